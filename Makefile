@@ -48,5 +48,13 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow"
 
+# Each benchmark prints its numbers and writes benchmarks/results/<name>.json;
+# run one alone with --help to see its options (models, data, sizes).
+benchmarks: $(STAMP)
+	$(BIN)/python benchmarks/transform_bench.py
+	$(BIN)/python benchmarks/train_bench.py
+	$(BIN)/python benchmarks/serving_bench.py
+	$(BIN)/python benchmarks/inspect_bench.py
+
 clean:
 	rm -rf $(VENV) .lock-venv $(DEMO_DIR) build *.egg-info

@@ -17,9 +17,6 @@ import argparse
 import json
 import pathlib
 import platform
-import re
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -29,21 +26,18 @@ import numpy as np
 import tensorflow as tf
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
-REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
+from bench_support import (
+    MODEL_NAME,
+    REPO_ROOT,
+    SIGNATURE,
+    TRAINING_NOTE,
+    generate_dataset,
+    model_to_serve,
+    start_server,
+)
 
-from ingest.importer import import_images  # noqa: E402
-from ingest.synth import generate_dataset  # noqa: E402
-from pipeline.config import GateConfig, PipelineConfig, TrainingConfig  # noqa: E402
-from pipeline.local_runner import run_local  # noqa: E402
-
-MODEL_NAME = "leather"
-SIGNATURE = "predict_image"
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
 BATCH_SIZES = (1, 8, 64)
-SERVER_START_SECONDS = 120.0
-TRAINING_IMAGES, TRAINING_EPOCHS = 160, 10
-TRAINING_NOTE = f"MLP, {TRAINING_IMAGES} synthetic photos, {TRAINING_EPOCHS} epochs"
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -65,20 +59,6 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def train_model(workdir: pathlib.Path) -> pathlib.Path:
-    """A pushed model from a short pipeline run on synthetic photos; returns the push directory."""
-    generate_dataset(workdir / "images", TRAINING_IMAGES, seed=11)
-    import_images(workdir / "images", workdir / "tfrecords")
-    config = PipelineConfig(
-        data_dir=str(workdir / "tfrecords"), workdir=str(workdir / "work"),
-        training=TrainingConfig(epochs=TRAINING_EPOCHS), gates=GateConfig(min_accuracy=0.0, min_auc=0.0),
-    )
-    summary = run_local(config)
-    if not summary.pushed:
-        raise SystemExit("the training run pushed no model:\n" + "\n".join(summary.lines()))
-    return pathlib.Path(config.push_destination)
-
-
 def load_photos(data_dir: pathlib.Path, count: int, scratch: pathlib.Path) -> tuple[list[bytes], str]:
     """`count` photos spread over the sorted file list (so every class is in), and where they came from."""
     paths = sorted(p for p in data_dir.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES) if data_dir.is_dir() else []
@@ -87,32 +67,6 @@ def load_photos(data_dir: pathlib.Path, count: int, scratch: pathlib.Path) -> tu
         paths, data_dir = sorted((scratch / "photos").rglob("*.jpg")), pathlib.Path("synthetic (ingest.synth)")
     step = max(len(paths) // count, 1)
     return [p.read_bytes() for p in paths[::step][:count]], str(data_dir)
-
-
-def start_server(model_dir: pathlib.Path) -> tuple[subprocess.Popen, str]:
-    """`leather serve` on 127.0.0.1 with a free port, returned once it serves a version."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "cli.main", "serve", "--model-dir", str(model_dir), "--host", "127.0.0.1",
-         "--port", "0", "--poll-seconds", "1"],
-        cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
-    deadline, port = time.monotonic() + SERVER_START_SECONDS, None
-    for line in process.stdout:
-        if match := re.search(r"listening on 127\.0\.0\.1:(\d+)", line):
-            port = match.group(1)
-        if port and re.search(r"serving model '\w+' version \d+", line):
-            return process, f"127.0.0.1:{port}"
-        if time.monotonic() > deadline:
-            break
-    process.kill()
-    raise SystemExit(f"`leather serve --model-dir {model_dir}` did not start serving")
-
-
-def newest_version(model_dir: pathlib.Path) -> pathlib.Path:
-    versions = sorted((p for p in model_dir.iterdir() if p.name.isdigit()), key=lambda p: int(p.name))
-    if not versions:
-        raise SystemExit(f"{model_dir} holds no numbered model version")
-    return versions[-1]
 
 
 def percentiles_ms(seconds: list[float]) -> dict[str, float]:
@@ -149,8 +103,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="serving-bench-") as scratch_name:
         scratch = pathlib.Path(scratch_name)
-        model_dir = args.model_dir.resolve() if args.model_dir else train_model(scratch)
-        version = newest_version(model_dir)
+        model_dir, version = model_to_serve(args.model_dir, scratch)
         photos, source = load_photos(args.data_dir, max(BATCH_SIZES), scratch)
 
         signature = tf.saved_model.load(str(version)).signatures[SIGNATURE]

@@ -13,6 +13,16 @@ _TRAIN = TrainingConfig()
 _GATES = GateConfig()
 
 
+def recall_or_off(text: str) -> float | None:
+    """A target recall in (0, 1], or `off` for a fixed decision threshold."""
+    if text == "off":
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a recall in (0, 1] or 'off', got {text!r}") from None
+
+
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     model = parser.add_argument_group("model and training")
     model.add_argument("--model", choices=["mlp", "alexnet"], default=_TRAIN.model, help="default: %(default)s")
@@ -34,12 +44,13 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
                        help="float16 compute on GPUs (never on CPU; default: %(default)s)")
     model.add_argument("--pretrained-weights", default=_TRAIN.pretrained_weights, metavar="H5",
                        help="AlexNet only: a local Keras HDF5 weights file loaded by layer name (default: train from scratch)")
-    model.add_argument("--decision-threshold", type=float, default=_TRAIN.decision_threshold,
-                       help="probability from which a photo is labelled defective (default %(default)s)")
-    model.add_argument("--target-recall", type=float, default=_TRAIN.target_recall,
+    model.add_argument("--target-recall", type=recall_or_off, default=_TRAIN.target_recall, metavar="R|off",
                        help="choose the decision threshold on the validation split to reach this recall of defects and "
-                       "store it in the model (the served label uses it; the Evaluator's accuracy, precision and "
-                       "recall are still computed at --decision-threshold; default: off)")
+                       "store it in the model; the served label and the Evaluator's accuracy, precision and recall "
+                       "use it; off: use --decision-threshold (default %(default)s)")
+    model.add_argument("--decision-threshold", type=float, default=_TRAIN.decision_threshold,
+                       help="with --target-recall off, the probability from which a photo is labelled defective "
+                       "(default %(default)s)")
     model.add_argument("--seed", type=int, default=_TRAIN.seed, help="training seed (default %(default)s)")
 
     edges = parser.add_argument_group("edge features")

@@ -3,6 +3,8 @@
 The same `tft_layer` that Transform exported runs inside every signature: the
 served model decodes, edge-detects and blocks an image exactly as training did.
 """
+import os
+
 import tensorflow as tf
 import tensorflow_transform as tft
 
@@ -16,6 +18,9 @@ from models.features import (
     SERVING_DEFAULT_SIGNATURE,
     TRANSFORM_SIGNATURE,
 )
+
+# Where `model.decision_threshold` lands in the SavedModel's checkpoint.
+_THRESHOLD_CHECKPOINT_KEY = "decision_threshold/.ATTRIBUTES/VARIABLE_VALUE"
 
 
 def _predictions(model: tf.keras.Model, transformed: dict[str, tf.Tensor], input_key: str) -> dict[str, tf.Tensor]:
@@ -55,3 +60,14 @@ def make_serving_signatures(
         PREDICT_IMAGE_SIGNATURE: predict_image.get_concrete_function(),
         TRANSFORM_SIGNATURE: transform_features.get_concrete_function(),
     }
+
+
+def stored_decision_threshold(saved_model_dir: str) -> float:
+    """The threshold a SavedModel's `label` output uses, read from its variables without loading the graph.
+
+    Reports show each model's accuracy and confusion matrix at its own
+    threshold; loading the full model with its Transform graph only to read
+    one float would take seconds per model.
+    """
+    reader = tf.train.load_checkpoint(os.path.join(saved_model_dir, tf.saved_model.VARIABLES_DIRECTORY, "variables"))
+    return float(reader.get_tensor(_THRESHOLD_CHECKPOINT_KEY))

@@ -63,9 +63,10 @@ class TrainingConfig:
     class_weighting: ClassWeighting = "balanced"
     sampling: Sampling = "natural"
     """`balanced` draws training batches half defective, half clean (instead of class weights)."""
+    target_recall: float | None = 0.95
+    """The decision threshold is chosen on the validation split to reach this recall of defects; None fixes it."""
     decision_threshold: float = 0.5
-    target_recall: float | None = None
-    """When set, the decision threshold is chosen on the validation split to reach this recall of defects."""
+    """The threshold used when `target_recall` is None."""
     mixed_precision: bool = True
     pretrained_weights: str | None = None
     """A local Keras HDF5 weights file for AlexNet, loaded by layer name; None trains from scratch."""

@@ -59,12 +59,6 @@ def _with_training_overrides(custom_config_json: str, training: Mapping[str, str
         changed = TrainingConfig(**{**custom_config["training"], **fields_given})
     except TypeError as error:
         raise ValueError(f"training fields {fields_given} have the wrong type: {error}") from error
-    compiled_threshold = custom_config["training"]["decision_threshold"]
-    if changed.decision_threshold != compiled_threshold:
-        raise ValueError(
-            f"decision_threshold is also compiled into the Evaluator's metrics ({compiled_threshold}): "
-            "recompile to change it"
-        )
     compiled_input = custom_config["model_input"]
     needed_input = PipelineConfig(
         data_dir="", workdir="", preprocessing=preprocessing_from_custom_config(custom_config), training=changed

@@ -10,8 +10,10 @@ from typing import Any
 import tensorflow_model_analysis as tfma
 from ml_metadata.proto import metadata_store_pb2
 from tfx import v1 as tfx
+from tfx.dsl.components.base import executor_spec
 from tfx.dsl.components.base.base_node import BaseNode
 
+from components import pusher as pusher_executor
 from components.data_gate import DataGate
 from ingest.importer import SHARD_PATTERN
 from models import features
@@ -56,16 +58,26 @@ def _overall_gate(lower_bound: float, max_drop: float) -> list[tfma.PerSliceMetr
     ]
 
 
+# The served `label` is 0 or 1, already decided at the model's own threshold;
+# thresholded metrics on it read that decision at any cut between 0 and 1.
+LABEL_CUT = 0.5
+
+
 def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
-    """Binary metrics of the defective class, sliced by defect type and brightness, with the gates."""
+    """Binary metrics of the defective class, sliced by defect type and brightness, with the gates.
+
+    Ranking metrics and plots read the `probability` output. Accuracy,
+    precision, recall and the confusion matrix read the `label` output, so they
+    hold at the threshold stored in each model (calibrated on validation data
+    to a target recall): a baseline and a candidate with different thresholds
+    are each judged at their own, and no threshold is compiled into the run.
+    """
     gates = config.gates
-    threshold = config.training.decision_threshold
     return tfma.EvalConfig(
         model_specs=[
             tfma.ModelSpec(
                 signature_name=features.SERVING_DEFAULT_SIGNATURE,
                 label_key=features.LABEL_KEY,
-                prediction_key=features.PROBABILITY_OUTPUT,
                 preprocessing_function_names=[features.TRANSFORM_SIGNATURE],
             )
         ],
@@ -76,27 +88,33 @@ def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
         ],
         metrics_specs=[
             tfma.MetricsSpec(
+                output_names=[features.PROBABILITY_OUTPUT],
                 metrics=[
                     tfma.MetricConfig(class_name="ExampleCount"),
-                    tfma.MetricConfig(
-                        class_name="BinaryAccuracy",
-                        config=f'{{"threshold": {threshold}}}',
-                        per_slice_thresholds=_overall_gate(gates.min_accuracy, gates.max_accuracy_drop),
-                    ),
                     tfma.MetricConfig(
                         class_name="AUC",
                         config='{"num_thresholds": 1000}',
                         per_slice_thresholds=_overall_gate(gates.min_auc, gates.max_auc_drop),
                     ),
-                    tfma.MetricConfig(class_name="Precision", config=f'{{"thresholds": {threshold}}}'),
-                    tfma.MetricConfig(class_name="Recall", config=f'{{"thresholds": {threshold}}}'),
-                    tfma.MetricConfig(
-                        class_name="ConfusionMatrixAtThresholds", config=f'{{"thresholds": [{threshold}]}}'
-                    ),
                     tfma.MetricConfig(class_name="ConfusionMatrixPlot"),
                     tfma.MetricConfig(class_name="CalibrationPlot"),
-                ]
-            )
+                ],
+            ),
+            tfma.MetricsSpec(
+                output_names=[features.LABEL_OUTPUT],
+                metrics=[
+                    tfma.MetricConfig(
+                        class_name="BinaryAccuracy",
+                        config=f'{{"threshold": {LABEL_CUT}}}',
+                        per_slice_thresholds=_overall_gate(gates.min_accuracy, gates.max_accuracy_drop),
+                    ),
+                    tfma.MetricConfig(class_name="Precision", config=f'{{"thresholds": {LABEL_CUT}}}'),
+                    tfma.MetricConfig(class_name="Recall", config=f'{{"thresholds": {LABEL_CUT}}}'),
+                    tfma.MetricConfig(
+                        class_name="ConfusionMatrixAtThresholds", config=f'{{"thresholds": [{LABEL_CUT}]}}'
+                    ),
+                ],
+            ),
         ],
     )
 
@@ -166,6 +184,7 @@ def create_components(config: PipelineConfig, run_parameters: RunParameters | No
         eval_config=_given_or(parameters.eval_config, eval_config(config)),
     )
     pusher = tfx.components.Pusher(
+        custom_executor_spec=executor_spec.ExecutorClassSpec(pusher_executor.Executor),
         model=trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
         push_destination=tfx.proto.PushDestination(

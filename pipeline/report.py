@@ -111,8 +111,8 @@ def _slice_metrics(evaluation_uri: str, roles: dict[str, str]) -> list[tuple[str
     return sorted(slices, key=lambda item: (item[0] != "overall", item[0]))
 
 
-def _confusion_matrices(evaluation_uri: str, roles: dict[str, str]) -> dict[str, ConfusionMatrix]:
-    """The overall slice's ConfusionMatrixAtThresholds metric (one threshold: the model's) per role."""
+def _confusion_matrices(evaluation: Evaluation, evaluation_uri: str, roles: dict[str, str]) -> dict[str, ConfusionMatrix]:
+    """The overall slice's ConfusionMatrixAtThresholds of each role's `label` output, at that model's threshold."""
     matrices = {}
     for metrics_for_slice in tfma.load_metrics(evaluation_uri):
         if metrics_for_slice.slice_key.single_slice_keys:
@@ -122,7 +122,8 @@ def _confusion_matrices(evaluation_uri: str, roles: dict[str, str]) -> dict[str,
                 continue
             m = kv.value.confusion_matrix_at_thresholds.matrices[0]
             matrices[roles[kv.key.model_name]] = ConfusionMatrix(
-                m.threshold, m.true_positives, m.false_positives, m.true_negatives, m.false_negatives
+                evaluation.decision_thresholds[kv.key.model_name],
+                m.true_positives, m.false_positives, m.true_negatives, m.false_negatives,
             )
     return matrices
 
@@ -182,7 +183,7 @@ def load_report(workdir: pathlib.Path) -> EvaluationReport:
         evaluation_uri=evaluation_uri,
         summary=summarize(pipelines[0], connection),
         slices=_slice_metrics(evaluation_uri, roles),
-        models=_curves(evaluation_uri, roles, _confusion_matrices(evaluation_uri, roles)),
+        models=_curves(evaluation_uri, roles, _confusion_matrices(evaluation, evaluation_uri, roles)),
     )
 
 
@@ -289,6 +290,17 @@ code { background: #f6f8fa; padding: 1px 4px; }
 """
 
 
+def _threshold_note(summary: RunSummary) -> str:
+    if summary.decision_threshold is None:
+        return ""
+    baseline = summary.baseline_decision_threshold
+    return (
+        "Accuracy, precision, recall and the confusion matrix are at each model's own decision threshold, "
+        f"the one its served label uses: candidate {summary.decision_threshold:.4f}"
+        + (f", baseline {baseline:.4f}." if baseline is not None else ".")
+    )
+
+
 def render_html(report: EvaluationReport) -> str:
     summary = report.summary
     verdict = "blessed" if summary.blessed else "not blessed"
@@ -307,7 +319,7 @@ def render_html(report: EvaluationReport) -> str:
 <h2>Gates</h2>
 {_gate_table(summary)}
 <h2>Metrics per slice (test split)</h2>
-<p>Precision and recall are those of the defective class. {baseline_note}</p>
+<p>Precision and recall are those of the defective class. {_threshold_note(summary)} {baseline_note}</p>
 {_slice_table(report)}
 <h2>Confusion matrix at the model's threshold</h2>
 <p><img src="{PLOT_FILES['confusion']}" alt="confusion matrix"></p>

@@ -17,6 +17,8 @@ from google.protobuf import text_format
 from ml_metadata.proto import metadata_store_pb2
 from tensorflow_model_analysis.writers import eval_config_writer
 
+from models.signatures import stored_decision_threshold
+
 EVALUATOR_NODE = "Evaluator"
 PUSHER_NODE = "Pusher"
 
@@ -60,9 +62,17 @@ class RunSummary:
     pushed_destination: str | None
     gates: list[GateDecision] = dataclasses.field(default_factory=list)
     baseline_metrics: dict[str, float] = dataclasses.field(default_factory=dict)
+    decision_threshold: float | None = None
+    baseline_decision_threshold: float | None = None
 
     def lines(self) -> list[str]:
         lines = ["evaluation on the test split:"]
+        if self.decision_threshold is not None:
+            baseline = self.baseline_decision_threshold
+            lines.append(
+                f"  accuracy, precision and recall at the model's decision threshold {self.decision_threshold:.4f}"
+                + (f" (baseline's: {baseline:.4f})" if baseline is not None else "")
+            )
         for name, value in sorted(self.metrics.items()):
             baseline = f"   (baseline {self.baseline_metrics[name]:.4f})" if name in self.baseline_metrics else ""
             lines.append(f"  {name:<32} {value:.4f}{baseline}")
@@ -90,12 +100,13 @@ def newest_outputs(store: mlmd.MetadataStore, pipeline_name: str, node: str) -> 
     return {e.path.steps[0].key: artifacts[e.artifact_id] for e in events}
 
 
-def used_eval_config(evaluation_uri: str) -> tfma.EvalConfig:
-    """The eval config as the Evaluator ran it: model names filled in, change gates only with a baseline."""
-    config = eval_config_writer.load_eval_run(evaluation_uri)[0]
+def used_eval_run(evaluation_uri: str) -> tuple[tfma.EvalConfig, dict[str, str]]:
+    """The eval config as the Evaluator ran it (model names filled in, change gates only with a baseline), and
+    the model directory of each model name."""
+    config, _, _, model_locations = eval_config_writer.load_eval_run(evaluation_uri)
     if config is None:
         raise LookupError(f"no eval_config.json in the evaluation {evaluation_uri}")
-    return config
+    return config, dict(model_locations or {})
 
 
 def _overall_metrics_by_model(evaluation_uri: str) -> dict[str, dict[MetricId, float]]:
@@ -124,18 +135,22 @@ def _describe_failure(slice_key, failure) -> str:
 
 @dataclasses.dataclass(frozen=True)
 class Evaluation:
-    """One Evaluator output: the config it used, the overall slice's scalar metrics per model, its validation."""
+    """One Evaluator output: the config it used, the overall slice's scalar metrics per model, its validation,
+    and the decision threshold each model's thresholded metrics were computed at."""
 
     config: tfma.EvalConfig
     metrics_by_model: dict[str, dict[MetricId, float]]
     validation: tfma.ValidationResult
+    decision_thresholds: dict[str, float] = dataclasses.field(default_factory=dict)
 
     @classmethod
     def load(cls, evaluation_uri: str) -> Evaluation:
+        config, model_locations = used_eval_run(evaluation_uri)
         return cls(
-            used_eval_config(evaluation_uri),
+            config,
             _overall_metrics_by_model(evaluation_uri),
             tfma.load_validation_result(evaluation_uri),
+            {name: stored_decision_threshold(location) for name, location in model_locations.items()},
         )
 
     @property
@@ -219,4 +234,6 @@ def summarize(pipeline_name: str, connection_config: metadata_store_pb2.Connecti
         pushed_destination=pushed.custom_properties["pushed_destination"].string_value if was_pushed else None,
         gates=evaluation.gates(),
         baseline_metrics=evaluation.baseline_metrics,
+        decision_threshold=evaluation.decision_thresholds.get(evaluation.candidate_name),
+        baseline_decision_threshold=evaluation.decision_thresholds.get(evaluation.baseline_name),
     )

@@ -31,45 +31,53 @@ from pipeline.report import (
 from pipeline.run_summary import Evaluation, GateDecision, RunSummary
 
 GATES = GateConfig(min_accuracy=0.7, min_auc=0.75, max_accuracy_drop=0.02, max_auc_drop=0.03)
-THRESHOLD = 0.4
 
 
 @pytest.fixture(scope="module")
 def config() -> PipelineConfig:
-    return PipelineConfig(
-        data_dir="unused", workdir="unused", training=TrainingConfig(decision_threshold=THRESHOLD), gates=GATES
-    )
+    return PipelineConfig(data_dir="unused", workdir="unused", gates=GATES)
 
 
-def _metric_configs(config: PipelineConfig) -> dict[str, tfma.MetricConfig]:
-    [spec] = eval_config(config).metrics_specs
-    return {metric.class_name: metric for metric in spec.metrics}
+def _metric_configs(config: PipelineConfig) -> dict[str, tuple[str, tfma.MetricConfig]]:
+    """Metric class name -> (the model output it reads, its config)."""
+    return {
+        metric.class_name: (output, metric)
+        for spec in eval_config(config).metrics_specs
+        for output in spec.output_names
+        for metric in spec.metrics
+    }
 
 
 def test_eval_config_computes_the_binary_metrics_on_three_slicings(config):
     evaluation = eval_config(config)
     [model] = evaluation.model_specs
-    assert (model.label_key, model.prediction_key) == (features.LABEL_KEY, "probability")
+    assert (model.label_key, model.prediction_key) == (features.LABEL_KEY, "")
     assert list(model.preprocessing_function_names) == ["transform_features"]
     assert [list(spec.feature_keys) for spec in evaluation.slicing_specs] == [
         [], [features.DEFECT_TYPE_KEY], [features.BRIGHTNESS_KEY]
     ]
-    assert set(_metric_configs(config)) == {
-        "ExampleCount", "BinaryAccuracy", "AUC", "Precision", "Recall",
-        "ConfusionMatrixAtThresholds", "ConfusionMatrixPlot", "CalibrationPlot",
+    assert {name: output for name, (output, _) in _metric_configs(config).items()} == {
+        "ExampleCount": "probability", "AUC": "probability", "ConfusionMatrixPlot": "probability",
+        "CalibrationPlot": "probability", "BinaryAccuracy": "label", "Precision": "label", "Recall": "label",
+        "ConfusionMatrixAtThresholds": "label",
     }
 
 
-def test_threshold_metrics_use_the_models_decision_threshold(config):
+def test_thresholded_metrics_read_the_models_own_label_not_a_compiled_threshold(config):
     metrics = _metric_configs(config)
-    assert metrics["BinaryAccuracy"].config == f'{{"threshold": {THRESHOLD}}}'
-    assert metrics["ConfusionMatrixAtThresholds"].config == f'{{"thresholds": [{THRESHOLD}]}}'
+    assert metrics["BinaryAccuracy"][1].config == '{"threshold": 0.5}'
+    assert metrics["ConfusionMatrixAtThresholds"][1].config == '{"thresholds": [0.5]}'
     for name in ("Precision", "Recall"):
-        assert metrics[name].config == f'{{"thresholds": {THRESHOLD}}}'
+        assert metrics[name][1].config == '{"thresholds": 0.5}'
+    other_threshold = PipelineConfig(
+        data_dir="unused", workdir="unused", training=TrainingConfig(target_recall=None, decision_threshold=0.2),
+        gates=GATES,
+    )
+    assert eval_config(other_threshold) == eval_config(config)
 
 
 def test_only_accuracy_and_auc_gate_and_only_on_the_overall_slice(config):
-    metrics = _metric_configs(config)
+    metrics = {name: metric for name, (_, metric) in _metric_configs(config).items()}
     gated = {name for name, metric in metrics.items() if metric.per_slice_thresholds}
     assert gated == {"BinaryAccuracy", "AUC"}
     for name, floor, drop in (("BinaryAccuracy", 0.7, 0.02), ("AUC", 0.75, 0.03)):
@@ -85,19 +93,25 @@ def _evaluate(config: PipelineConfig, candidate: dict[str, float], baseline: dic
     used = tfma.utils.update_eval_config_with_defaults(
         eval_config(config), has_baseline=baseline is not None, rubber_stamp=True
     )
+    outputs = {metric.class_name: output for output, metric in _metric_configs(config).values()}
+    output_of = {"binary_accuracy": outputs["BinaryAccuracy"], "auc": outputs["AUC"]}
     by_model = {m.name: {} for m in used.model_specs}
     name = next(m.name for m in used.model_specs if not m.is_baseline)
+
+    def key(metric: str, model: str, is_diff: bool = False) -> tfma.metrics.MetricKey:
+        return tfma.metrics.MetricKey(
+            metric, model_name=model, output_name=output_of[metric], example_weighted=False, is_diff=is_diff
+        )
+
     keyed = {}
     for metric, value in candidate.items():
         by_model[name][(metric, False)] = value
-        keyed[tfma.metrics.MetricKey(metric, model_name=name, example_weighted=False)] = value
+        keyed[key(metric, name)] = value
         if baseline is not None:
             by_model["baseline"][(metric, False)] = baseline[metric]
             by_model[name][(metric, True)] = value - baseline[metric]
-            keyed[tfma.metrics.MetricKey(metric, model_name="baseline", example_weighted=False)] = baseline[metric]
-            keyed[tfma.metrics.MetricKey(metric, model_name=name, example_weighted=False, is_diff=True)] = (
-                value - baseline[metric]
-            )
+            keyed[key(metric, "baseline")] = baseline[metric]
+            keyed[key(metric, name, is_diff=True)] = value - baseline[metric]
     validation = metrics_validator.validate_metrics(((), keyed), used)
     return Evaluation(used, by_model, validation)
 
@@ -148,9 +162,12 @@ def test_summary_prints_every_gate_with_its_numbers():
             GateDecision("binary_accuracy", True, False, -0.02, 0.87, 0.90, -0.03),
         ],
         baseline_metrics={"binary_accuracy": 0.90, "auc": 0.93},
+        decision_threshold=0.3125,
+        baseline_decision_threshold=0.42,
     )
     assert summary.lines() == [
         "evaluation on the test split:",
+        "  accuracy, precision and recall at the model's decision threshold 0.3125 (baseline's: 0.4200)",
         "  auc                              0.9100   (baseline 0.9300)",
         "  binary_accuracy                  0.8700   (baseline 0.9000)",
         "gates on the overall slice:",
@@ -197,6 +214,7 @@ def crafted_report() -> EvaluationReport:
         metrics={"binary_accuracy": 0.8}, blessed=True, gate_failures=[], pushed=True,
         pushed_destination="/srv/models/leather/17",
         gates=[GateDecision("auc", True, True, -0.02, 0.86, 0.84, 0.02)],
+        decision_threshold=0.3125,
     )
     curves = ModelCurves(
         roc=[(0.0, 0.0), (0.1, 0.6), (0.3, 0.9), (1.0, 1.0)],
@@ -216,6 +234,7 @@ def test_report_page_shows_gates_slices_and_baseline(crafted_report):
     assert "<td>pass</td><td>auc</td><td>change vs baseline</td><td>-0.0200</td><td>0.8600</td><td>0.8400</td><td>+0.0200</td>" in page
     assert "<td>0.8600<span class=\"base\">0.8400</span></td>" in page
     assert "<td class='slice'>defect_type = cut</td><td>4</td><td>n/a</td>" in page
+    assert "at each model's own decision threshold, the one its served label uses: candidate 0.3125." in page
     for file in PLOT_FILES.values():
         assert f'src="{file}"' in page
 

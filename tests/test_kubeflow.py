@@ -239,7 +239,6 @@ def test_run_values_round_trip_to_what_the_executors_read(compiled, spec, config
         ({}, {"epochs": "0"}, "must be positive"),
         ({}, {"epochs": "many"}, "wrong type"),
         ({}, {"model": "alexnet"}, "recompile with the new --model"),
-        ({}, {"decision_threshold": "0.3"}, "recompile to change it"),
     ],
 )
 def test_run_arguments_refuse_what_a_run_cannot_change(compiled, params, training, message):

@@ -2,12 +2,15 @@
 import pathlib
 
 import ml_metadata as mlmd
+import numpy as np
 import pytest
 import tensorflow as tf
 from ml_metadata.proto import metadata_store_pb2
 from tfx import v1 as tfx
 
 from conftest import synthetic_pipeline_config
+from models import features
+from models.calibration import binary_scores
 from pipeline.config import PipelineConfig
 from pipeline.local_runner import run_local
 from pipeline.pipeline import create_components
@@ -52,16 +55,40 @@ def test_first_run_blesses_and_pushes_a_savedmodel(config, runs):
 
     loaded = tf.saved_model.load(str(pushed))
     assert {"serving_default", "predict_image", "transform_features"} <= set(loaded.signatures)
-    assert 0.0 <= first.metrics["binary_accuracy"] <= 1.0
-    assert 0.0 <= first.metrics["auc"] <= 1.0
+
+
+def _test_split(config: PipelineConfig) -> list[bytes]:
+    files = sorted(pathlib.Path(config.pipeline_root).glob("ImportExampleGen/examples/*/Split-test/*"))
+    return [record.numpy() for record in tf.data.TFRecordDataset([str(f) for f in files], compression_type="GZIP")]
 
 
 def test_evaluation_counts_every_test_example(config, runs):
     first, _ = runs
-    test_split = sorted(pathlib.Path(config.pipeline_root).glob("ImportExampleGen/examples/*/Split-test/*"))
-    expected = sum(1 for _ in tf.data.TFRecordDataset([str(p) for p in test_split], compression_type="GZIP"))
+    expected = len(_test_split(config))
     assert 0 < expected < IMAGES
     assert first.metrics["example_count"] == expected
+
+
+def test_evaluator_scores_the_pushed_models_own_calibrated_labels(config, runs):
+    """Accuracy, precision and recall are those of the served label, at the threshold calibrated for 95% recall."""
+    first, _ = runs
+    model = tf.saved_model.load(first.pushed_destination)
+    records = _test_split(config)
+    outputs = model.signatures["serving_default"](examples=tf.constant(records))
+    labels = np.array([
+        tf.train.Example.FromString(record).features.feature[features.LABEL_KEY].int64_list.value[0] for record in records
+    ])
+    probability, served_label = outputs["probability"].numpy(), outputs["label"].numpy()
+    expected = binary_scores(labels, probability, first.decision_threshold)
+
+    assert config.training.target_recall == 0.95
+    assert first.decision_threshold == pytest.approx(float(model.decision_threshold.numpy()))
+    assert first.decision_threshold != pytest.approx(config.training.decision_threshold)
+    np.testing.assert_array_equal(served_label, probability >= first.decision_threshold)
+    assert first.metrics["binary_accuracy"] == pytest.approx(expected.accuracy)
+    assert first.metrics["precision"] == pytest.approx(expected.precision)
+    assert first.metrics["recall"] == pytest.approx(expected.recall)
+    assert first.metrics["auc"] == pytest.approx(expected.auc, abs=0.01)
 
 
 def test_blessing_artifact_records_the_decision(config, runs):
@@ -85,11 +112,12 @@ def test_metadata_records_every_component_and_the_rerun_is_cached(config, runs):
         assert states == [complete, cached], node
 
 
-def test_rerun_evaluates_against_the_blessed_baseline_and_pushes_the_same_model(config, runs):
-    """The resolver now finds a baseline, so Evaluator and Pusher run again; the model itself is reused."""
+def test_rerun_evaluates_against_the_blessed_baseline_and_does_not_push_the_same_model_again(config, runs):
+    """The resolver now finds a baseline, so Evaluator and Pusher run again; the served version stays the only one."""
     first, second = runs
     assert second.metrics == first.metrics
     assert second.blessed and second.gate_failures == []
-    versions = sorted(pathlib.Path(config.push_destination).iterdir())
-    assert versions == sorted({pathlib.Path(first.pushed_destination), pathlib.Path(second.pushed_destination)})
-    assert len({(v / "saved_model.pb").read_bytes() for v in versions}) == 1
+    assert second.pushed and second.pushed_destination == first.pushed_destination
+    assert [v.name for v in pathlib.Path(config.push_destination).iterdir()] == [pathlib.Path(first.pushed_destination).name]
+    pusher_runs = sorted(_executions_by_node(config)["Pusher"], key=lambda e: e.id)
+    assert [e.last_known_state for e in pusher_runs] == [metadata_store_pb2.Execution.COMPLETE] * 2

@@ -14,7 +14,13 @@ from cli.config_args import add_config_arguments, config_from_args
 from ingest.synth import generate_dataset
 from models import features
 from models.model import HISTORY_FILE, balanced_batches, class_weights, run_fn
-from models.signatures import LABEL_OUTPUT, PREDICT_IMAGE_SIGNATURE, PROBABILITY_OUTPUT, TRANSFORM_SIGNATURE
+from models.signatures import (
+    LABEL_OUTPUT,
+    PREDICT_IMAGE_SIGNATURE,
+    PROBABILITY_OUTPUT,
+    TRANSFORM_SIGNATURE,
+    stored_decision_threshold,
+)
 from pipeline.config import PipelineConfig, PreprocessingConfig, TrainingConfig
 from trainer_support import make_fn_args, photo_rows, serialized_examples, transform_splits
 
@@ -54,7 +60,7 @@ def mlp(splits, tmp_path_factory):
     """A deliberately large step, so the validation loss turns back up and early stopping ends the run."""
     return _train(
         splits, tmp_path_factory.mktemp("mlp"),
-        epochs=40, learning_rate=0.01, early_stopping_patience=PATIENCE, decision_threshold=THRESHOLD,
+        epochs=40, learning_rate=0.01, early_stopping_patience=PATIENCE, decision_threshold=THRESHOLD, target_recall=None,
     )
 
 
@@ -177,14 +183,29 @@ def test_run_flags_map_onto_the_training_config_with_the_reference_defaults():
     assert alexnet.training.optimizer_learning_rate() == 0.002
 
 
+def test_target_recall_flag_defaults_to_095_and_off_fixes_the_threshold(capsys):
+    parser = argparse.ArgumentParser()
+    add_config_arguments(parser)
+
+    assert config_from_args(parser.parse_args([]), "d", "w").training.target_recall == 0.95
+    fixed = config_from_args(parser.parse_args(["--target-recall", "off", "--decision-threshold", "0.3"]), "d", "w")
+    assert (fixed.training.target_recall, fixed.training.decision_threshold) == (None, 0.3)
+    assert config_from_args(parser.parse_args(["--target-recall", "0.9"]), "d", "w").training.target_recall == 0.9
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--target-recall", "most"])
+    assert "expected a recall in (0, 1] or 'off', got 'most'" in capsys.readouterr().err
+
+
 def test_target_recall_calibrates_the_exported_threshold_on_validation(splits, tmp_path):
     model, history = _train(splits, tmp_path, epochs=3, target_recall=0.8)
+    assert TrainingConfig().target_recall == 0.95
 
     rows = splits.raw["eval"]
     probability = model.signatures[PREDICT_IMAGE_SIGNATURE](image_bytes=_image_bytes(rows))[PROBABILITY_OUTPUT].numpy()
     defective = np.array([r[features.LABEL_KEY] for r in rows]) == 1
     threshold = history["decision_threshold"]
     assert model.decision_threshold.numpy() == pytest.approx(threshold)
+    assert stored_decision_threshold(str(tmp_path / "serving")) == pytest.approx(threshold)
     assert threshold in probability[defective]
     assert (probability[defective] >= threshold).mean() >= 0.8
     assert (probability[defective] > threshold).mean() < 0.8
