@@ -32,7 +32,7 @@ def _experiment(args: argparse.Namespace) -> int:
     experiments = _experiments(args)
     print(f"{args.grid}: {len(experiments)} configuration(s) x {args.folds} folds on {len(examples)} images from {data}")
     try:
-        results, skipped = run_grid(experiments, examples, out, args.folds)
+        results, skipped = run_grid(experiments, examples, out, args.folds, quiet=not args.verbose)
     except ValueError as error:
         raise UserError(str(error)) from error
     names = {e.name for e in experiments}

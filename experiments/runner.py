@@ -2,8 +2,10 @@
 
 Each finished (experiment, fold) is appended to `results.jsonl` at once, so an
 interrupted grid resumes where it stopped; features are cached per
-preprocessing setting. Folds, validation folds and subsets are chosen by image
-content hash (experiments.folds), so duplicates never straddle train and test.
+preprocessing setting. Each fold trains in a fresh process (experiments.isolation)
+that reads the experiment's inputs from a memory-mapped file. Folds, validation
+folds and subsets are chosen by image content hash (experiments.folds), so
+duplicates never straddle train and test.
 """
 import dataclasses
 import json
@@ -19,6 +21,7 @@ import tensorflow as tf
 from experiments.dataset import Examples, transform
 from experiments.folds import brightness_subset, fold_of, ratio_subset
 from experiments.grids import Experiment
+from experiments.isolation import call_in_fresh_process
 from models import features
 from models.calibration import binary_scores
 from models.model import fit_model
@@ -87,6 +90,12 @@ def run_fold(experiment: Experiment, inputs: np.ndarray, labels: np.ndarray, fol
     }
 
 
+def _run_fold_on_file(
+    experiment: Experiment, inputs_path: str, labels: np.ndarray, folds: np.ndarray, fold: int, k: int, work: pathlib.Path
+) -> dict:
+    return run_fold(experiment, np.load(inputs_path, mmap_mode="r"), labels, folds, fold, k, work)
+
+
 def _subset(experiment: Experiment, examples: Examples, brightness: np.ndarray) -> np.ndarray:
     chosen = brightness_subset(brightness, experiment.brightness)
     if experiment.ratio is None:
@@ -101,11 +110,13 @@ def run_grid(
     out: pathlib.Path,
     k: int,
     log: Callable[[str], None] = lambda line: print(line, file=sys.stderr, flush=True),
+    quiet: bool = True,
 ) -> tuple[list[dict], dict[str, str]]:
     """Run every (experiment, fold) not yet in results.jsonl.
 
     Returns all results, old and new, and the experiments whose subset this data
     cannot supply (say, a 1:3 ratio among the few bright photos) with the reason.
+    `quiet` hides the fold processes' TensorFlow C++ log lines.
     """
     if k < 3:
         raise ValueError(f"each fold needs a test fold, a validation fold and training folds: k must be >= 3, got {k}")
@@ -129,16 +140,22 @@ def run_grid(
                 skipped[experiment.name] = str(error)
                 log(f"skipping {experiment.name}: {error}")
                 continue
-            inputs, labels = transformed[config.model_input_key()][subset], examples.labels[subset]
-            for fold in range(k):
-                if (experiment.name, fold) in done:
-                    continue
-                elapsed = time.perf_counter() - started
-                eta = f", about {elapsed / finished * (len(todo) - finished) / 60:.1f} min left" if finished else ""
-                log(f"[{finished + 1}/{len(todo)}] {experiment.name} fold {fold + 1}/{k} ({len(subset)} images){eta}")
-                record = run_fold(experiment, inputs, labels, folds, fold, k, out / "runs")
-                sink.write(json.dumps(record) + "\n")
-                sink.flush()
-                results.append(record)
-                finished += 1
+            labels = examples.labels[subset]
+            (out / "runs").mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryDirectory(prefix=f"{experiment.name}-inputs-", dir=out / "runs") as scratch:
+                inputs_path = pathlib.Path(scratch) / "inputs.npy"
+                np.save(inputs_path, transformed[config.model_input_key()][subset])
+                for fold in range(k):
+                    if (experiment.name, fold) in done:
+                        continue
+                    elapsed = time.perf_counter() - started
+                    eta = f", about {elapsed / finished * (len(todo) - finished) / 60:.1f} min left" if finished else ""
+                    log(f"[{finished + 1}/{len(todo)}] {experiment.name} fold {fold + 1}/{k} ({len(subset)} images){eta}")
+                    record = call_in_fresh_process(
+                        _run_fold_on_file, experiment, str(inputs_path), labels, folds, fold, k, out / "runs", quiet=quiet
+                    )
+                    sink.write(json.dumps(record) + "\n")
+                    sink.flush()
+                    results.append(record)
+                    finished += 1
     return results, skipped

@@ -1,12 +1,15 @@
 """Experiment grids: folds and subsets by content hash, aggregation, and a small resumable grid run."""
 import hashlib
 import json
+import operator
+import os
 
 import numpy as np
 import pytest
 
 from experiments.folds import brightness_subset, fold_of, ratio_subset
 from experiments.grids import alexnet, table2
+from experiments.isolation import call_in_fresh_process
 from experiments.report import aggregate, write_report
 
 IDS = [hashlib.sha256(str(i).encode()).hexdigest() for i in range(100)]
@@ -111,3 +114,11 @@ def test_a_small_grid_runs_every_fold_once_and_resumes(tmp_path):
     unreachable = alexnet([50], [1], [30], ["both"], [1])
     _, skipped = run_grid(unreachable, examples, tmp_path / "out", 3, log=lines.append)
     assert skipped == {unreachable[0].name: "a 1:30 subset needs 540 majority images, only 18 exist"}
+
+
+def test_a_function_in_a_fresh_process_runs_elsewhere_quietly_and_raises_here():
+    assert call_in_fresh_process(os.getpid) != os.getpid()
+    assert call_in_fresh_process(os.getenv, "TF_CPP_MIN_LOG_LEVEL") == "3"
+    assert call_in_fresh_process(os.getenv, "TF_CPP_MIN_LOG_LEVEL", quiet=False) == os.getenv("TF_CPP_MIN_LOG_LEVEL")
+    with pytest.raises(ZeroDivisionError):
+        call_in_fresh_process(operator.truediv, 1, 0)
