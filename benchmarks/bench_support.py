@@ -1,4 +1,5 @@
-"""What the serving benchmarks share: a model to serve, and `leather serve` running as its own process."""
+"""What the benchmarks share: the repository on the path, photos to read, a model to serve, and `leather serve`
+running as its own process."""
 import pathlib
 import re
 import subprocess
@@ -13,6 +14,7 @@ from ingest.synth import generate_dataset  # noqa: E402
 from pipeline.config import GateConfig, PipelineConfig, TrainingConfig  # noqa: E402
 from pipeline.local_runner import run_local  # noqa: E402
 
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
 MODEL_NAME = "leather"
 SIGNATURE = "predict_image"
 SERVER_START_SECONDS = 120.0
@@ -32,6 +34,13 @@ def train_model(workdir: pathlib.Path) -> pathlib.Path:
     if not summary.pushed:
         raise SystemExit("the training run pushed no model:\n" + "\n".join(summary.lines()))
     return pathlib.Path(config.push_destination)
+
+
+def photo_files(data_dir: pathlib.Path) -> list[pathlib.Path]:
+    """The photos under `data_dir` in sorted order; none when the folder is absent (e.g. no ../shared)."""
+    if not data_dir.is_dir():
+        return []
+    return sorted(p for p in data_dir.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
 
 
 def start_server(model_dir: pathlib.Path) -> tuple[subprocess.Popen, str]:

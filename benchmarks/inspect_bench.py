@@ -28,13 +28,12 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 
-from bench_support import REPO_ROOT, SIGNATURE, TRAINING_NOTE, model_to_serve, start_server
+from bench_support import REPO_ROOT, SIGNATURE, TRAINING_NOTE, model_to_serve, photo_files, start_server
 from ingest.synth import render_patch
 from models.features import PROBABILITY_OUTPUT
 from serving.client import predict_images
 from serving.inspection import encode_patch, inspect_image, overlay, patch_origins
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
 SYNTHETIC_HIDE_SIZE = 2048
 
 
@@ -68,9 +67,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def load_image(args: argparse.Namespace, scratch: pathlib.Path) -> tuple[Image.Image, str]:
     """The photo to inspect and a description of where it came from."""
     path = args.image
-    if path is None and args.data_dir.is_dir():
-        photos = [p for p in args.data_dir.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES]
-        path = max(photos, key=lambda p: p.stat().st_size, default=None)
+    if path is None:
+        path = max(photo_files(args.data_dir), key=lambda p: p.stat().st_size, default=None)
     if path is None:
         pixels = render_patch(np.random.default_rng(3), "stain", size=SYNTHETIC_HIDE_SIZE)
         path = scratch / "synthetic_hide.png"

@@ -33,10 +33,10 @@ from bench_support import (
     TRAINING_NOTE,
     generate_dataset,
     model_to_serve,
+    photo_files,
     start_server,
 )
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
 BATCH_SIZES = (1, 8, 64)
 
 
@@ -61,7 +61,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def load_photos(data_dir: pathlib.Path, count: int, scratch: pathlib.Path) -> tuple[list[bytes], str]:
     """`count` photos spread over the sorted file list (so every class is in), and where they came from."""
-    paths = sorted(p for p in data_dir.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES) if data_dir.is_dir() else []
+    paths = photo_files(data_dir)
     if not paths:
         generate_dataset(scratch / "photos", count, seed=5)
         paths, data_dir = sorted((scratch / "photos").rglob("*.jpg")), pathlib.Path("synthetic (ingest.synth)")

@@ -14,7 +14,6 @@ os.environ["TF_USE_LEGACY_KERAS"] = "1"
 import argparse
 import json
 import pathlib
-import sys
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
@@ -23,14 +22,10 @@ import cv2
 import numpy as np
 import tensorflow as tf
 
-REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
-
-from models import features  # noqa: E402
-from models.canny import canny_edges  # noqa: E402
-from models.image_features import block_counts, decode_images, image_features  # noqa: E402
-
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
+from bench_support import REPO_ROOT, photo_files
+from models import features
+from models.canny import canny_edges
+from models.image_features import block_counts, decode_images, image_features
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -56,7 +51,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def load_images(data_dir: pathlib.Path, count: int) -> list[bytes]:
     """`count` photos spread evenly over the sorted file list, so every class is in."""
-    paths = sorted(p for p in data_dir.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    paths = photo_files(data_dir)
     if not paths:
         raise SystemExit(f"no images under {data_dir}")
     picks = np.linspace(0, len(paths) - 1, num=min(count, len(paths))).round().astype(int)

@@ -53,19 +53,22 @@ def _dataset(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int | None) ->
     return data.batch(batch_size)
 
 
-def run_fold(experiment: Experiment, inputs: np.ndarray, labels: np.ndarray, folds: np.ndarray, fold: int, k: int, work: pathlib.Path) -> dict:
+def run_fold(
+    experiment: Experiment, inputs_path: str, labels: np.ndarray, folds: np.ndarray, fold: int, k: int, work: pathlib.Path
+) -> dict:
     """Train on all folds but two, stop early on the next fold, score on this one.
 
-    The best-epoch checkpoint lives only as long as the fold: an AlexNet one is
-    hundreds of MB, and a grid's worth filled 9 GB before they were dropped.
+    The inputs are the experiment's `.npy`, memory-mapped. The best-epoch
+    checkpoint lives only as long as the fold: an AlexNet one is hundreds of MB,
+    and a grid's worth filled 9 GB before they were dropped.
     """
+    inputs = np.load(inputs_path, mmap_mode="r")
     test = folds == fold
     validation = folds == (fold + 1) % k
     train = ~(test | validation)
     training = experiment.training
     tf.keras.utils.set_random_seed(training.seed + fold)
     start = time.perf_counter()
-    work.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=f"{experiment.name}-fold{fold}-", dir=work) as run_dir:
         fitted = fit_model(
             training,
@@ -88,12 +91,6 @@ def run_fold(experiment: Experiment, inputs: np.ndarray, labels: np.ndarray, fol
         "scores": {**dataclasses.asdict(scores), "confusion_matrix": scores.confusion_matrix},
         "seconds": time.perf_counter() - start,
     }
-
-
-def _run_fold_on_file(
-    experiment: Experiment, inputs_path: str, labels: np.ndarray, folds: np.ndarray, fold: int, k: int, work: pathlib.Path
-) -> dict:
-    return run_fold(experiment, np.load(inputs_path, mmap_mode="r"), labels, folds, fold, k, work)
 
 
 def _subset(experiment: Experiment, examples: Examples, brightness: np.ndarray) -> np.ndarray:
@@ -152,7 +149,7 @@ def run_grid(
                     eta = f", about {elapsed / finished * (len(todo) - finished) / 60:.1f} min left" if finished else ""
                     log(f"[{finished + 1}/{len(todo)}] {experiment.name} fold {fold + 1}/{k} ({len(subset)} images){eta}")
                     record = call_in_fresh_process(
-                        _run_fold_on_file, experiment, str(inputs_path), labels, folds, fold, k, out / "runs", quiet=quiet
+                        run_fold, experiment, str(inputs_path), labels, folds, fold, k, out / "runs", quiet=quiet
                     )
                     sink.write(json.dumps(record) + "\n")
                     sink.flush()

@@ -16,9 +16,10 @@ import ml_metadata as mlmd
 import numpy as np
 import tensorflow_model_analysis as tfma
 from matplotlib.figure import Figure
+from tensorflow_model_analysis.proto.metrics_for_slice_pb2 import MetricsForSlice
 from tfx import v1 as tfx
 
-from pipeline.run_summary import EVALUATOR_NODE, Evaluation, RunSummary, newest_outputs, summarize
+from pipeline.run_summary import Evaluation, RunSummary, evaluated_run
 
 METADATA_FILE = "metadata.sqlite"
 CALIBRATION_BINS = 10
@@ -94,10 +95,10 @@ def _single_class(value: tfma.proto.metrics_for_slice_pb2.MetricValue) -> bool:
     return not (m.true_positives + m.false_negatives) or not (m.true_negatives + m.false_positives)
 
 
-def _slice_metrics(evaluation_uri: str, roles: dict[str, str]) -> list[tuple[str, dict[str, dict[str, float]]]]:
+def _slice_metrics(metrics: list[MetricsForSlice], roles: dict[str, str]) -> list[tuple[str, dict[str, dict[str, float]]]]:
     """Scalar metrics per slice and role; ROC-AUC is NaN on single-class slices (every defect type but clean)."""
     slices = []
-    for metrics_for_slice in tfma.load_metrics(evaluation_uri):
+    for metrics_for_slice in metrics:
         by_role: dict[str, dict[str, float]] = {}
         for kv in metrics_for_slice.metric_keys_and_values:
             if kv.key.is_diff or kv.key.model_name not in roles:
@@ -111,10 +112,10 @@ def _slice_metrics(evaluation_uri: str, roles: dict[str, str]) -> list[tuple[str
     return sorted(slices, key=lambda item: (item[0] != "overall", item[0]))
 
 
-def _confusion_matrices(evaluation: Evaluation, evaluation_uri: str, roles: dict[str, str]) -> dict[str, ConfusionMatrix]:
+def _confusion_matrices(evaluation: Evaluation, metrics: list[MetricsForSlice], roles: dict[str, str]) -> dict[str, ConfusionMatrix]:
     """The overall slice's ConfusionMatrixAtThresholds of each role's `label` output, at that model's threshold."""
     matrices = {}
-    for metrics_for_slice in tfma.load_metrics(evaluation_uri):
+    for metrics_for_slice in metrics:
         if metrics_for_slice.slice_key.single_slice_keys:
             continue
         for kv in metrics_for_slice.metric_keys_and_values:
@@ -174,16 +175,16 @@ def load_report(workdir: pathlib.Path) -> EvaluationReport:
     if len(pipelines) != 1:
         raise ReportError(f"{metadata} records {len(pipelines)} pipelines ({', '.join(pipelines)}); expected one")
     try:
-        evaluation_uri = newest_outputs(store, pipelines[0], EVALUATOR_NODE)["evaluation"].uri
+        evaluation_uri, evaluation, summary = evaluated_run(store, pipelines[0])
     except (LookupError, ValueError) as error:
-        raise ReportError(f"no Evaluator run recorded in {metadata}: {error}") from error
-    evaluation = Evaluation.load(evaluation_uri)
+        raise ReportError(f"no finished Evaluator and Pusher run recorded in {metadata}: {error}") from error
     roles = _roles(evaluation)
+    metrics = list(tfma.load_metrics(evaluation_uri))
     return EvaluationReport(
         evaluation_uri=evaluation_uri,
-        summary=summarize(pipelines[0], connection),
-        slices=_slice_metrics(evaluation_uri, roles),
-        models=_curves(evaluation_uri, roles, _confusion_matrices(evaluation, evaluation_uri, roles)),
+        summary=summary,
+        slices=_slice_metrics(metrics, roles),
+        models=_curves(evaluation_uri, roles, _confusion_matrices(evaluation, metrics, roles)),
     )
 
 

@@ -220,13 +220,14 @@ class Evaluation:
         return [d.describe() for d in self.gates() if not d.passed] + others
 
 
-def summarize(pipeline_name: str, connection_config: metadata_store_pb2.ConnectionConfig) -> RunSummary:
-    store = mlmd.MetadataStore(connection_config)
+def evaluated_run(store: mlmd.MetadataStore, pipeline_name: str) -> tuple[str, Evaluation, RunSummary]:
+    """The newest Evaluator output's location, that evaluation, and what the run decided with it."""
     evaluator = newest_outputs(store, pipeline_name, EVALUATOR_NODE)
     pushed = newest_outputs(store, pipeline_name, PUSHER_NODE)["pushed_model"]
-    evaluation = Evaluation.load(evaluator["evaluation"].uri)
+    evaluation_uri = evaluator["evaluation"].uri
+    evaluation = Evaluation.load(evaluation_uri)
     was_pushed = bool(pushed.custom_properties["pushed"].int_value)
-    return RunSummary(
+    summary = RunSummary(
         metrics=evaluation.candidate_metrics,
         blessed=bool(evaluator["blessing"].custom_properties["blessed"].int_value),
         gate_failures=evaluation.failures(),
@@ -237,3 +238,8 @@ def summarize(pipeline_name: str, connection_config: metadata_store_pb2.Connecti
         decision_threshold=evaluation.decision_thresholds.get(evaluation.candidate_name),
         baseline_decision_threshold=evaluation.decision_thresholds.get(evaluation.baseline_name),
     )
+    return evaluation_uri, evaluation, summary
+
+
+def summarize(pipeline_name: str, connection_config: metadata_store_pb2.ConnectionConfig) -> RunSummary:
+    return evaluated_run(mlmd.MetadataStore(connection_config), pipeline_name)[2]
