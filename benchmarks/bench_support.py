@@ -11,7 +11,8 @@ sys.path.insert(0, str(REPO_ROOT))
 
 from ingest.importer import import_images  # noqa: E402
 from ingest.synth import generate_dataset  # noqa: E402
-from pipeline.config import GateConfig, PipelineConfig, TrainingConfig  # noqa: E402
+from models.spec import TrainingConfig  # noqa: E402
+from pipeline.config import GateConfig, PipelineConfig  # noqa: E402
 from pipeline.local_runner import run_local  # noqa: E402
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
@@ -43,11 +44,11 @@ def photo_files(data_dir: pathlib.Path) -> list[pathlib.Path]:
     return sorted(p for p in data_dir.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
 
 
-def start_server(model_dir: pathlib.Path) -> tuple[subprocess.Popen, str]:
-    """`leather serve` on 127.0.0.1 with a free port, returned once it serves a version."""
+def start_server(model_dir: pathlib.Path, *flags: str) -> tuple[subprocess.Popen, str]:
+    """`leather serve` on 127.0.0.1 with a free port (and any further `flags`), returned once it serves a version."""
     process = subprocess.Popen(
         [sys.executable, "-m", "cli.main", "serve", "--model-dir", str(model_dir), "--host", "127.0.0.1",
-         "--port", "0", "--poll-seconds", "1"],
+         "--port", "0", "--poll-seconds", "1", *flags],
         cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     deadline, port = time.monotonic() + SERVER_START_SECONDS, None

@@ -30,7 +30,7 @@ from PIL import Image
 
 from bench_support import REPO_ROOT, SIGNATURE, TRAINING_NOTE, model_to_serve, photo_files, start_server
 from ingest.synth import render_patch
-from models.features import PROBABILITY_OUTPUT
+from models.serving_contract import PROBABILITY_OUTPUT
 from serving.client import predict_images
 from serving.inspection import encode_patch, inspect_image, overlay, patch_origins
 

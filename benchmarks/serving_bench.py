@@ -1,30 +1,43 @@
-"""Latency and throughput of `leather serve` over gRPC on loopback against the SavedModel called in-process.
+"""`leather serve` over gRPC on loopback against the SavedModel called in-process: latency, batching, version swaps.
 
 The in-process call of the pushed model's `predict_image` signature is the floor:
 what serving adds on top of it is the Predict protos, gRPC and the server's
-request handling. The server runs as its own process (`leather serve` on
-127.0.0.1), as in production; the client keeps one channel open.
+request handling. Each server runs as its own process (`leather serve` on
+127.0.0.1), one at a time, as in production. Measured side by side in one run:
+
+* one photo, no concurrency: p50/p99 in-process, through the ModelApi alone
+  (protos, no transport), and over gRPC; a GetModelStatus round trip is the
+  transport's own cost;
+* throughput at batch 1, 8 and 64 from one client;
+* CLIENTS concurrent clients sending one photo per request, without batching
+  and with the production batching parameters (kubeflow/serving-config/);
+* the first request after a version swap against the steady p50, with warmup
+  (the default) and without.
 
 Usage: .venv/bin/python benchmarks/serving_bench.py --help
 Without --model-dir it first trains a model with a short pipeline run on
-synthetic leather (about two minutes).
+synthetic leather.
 """
 import os
 
 os.environ["TF_USE_LEGACY_KERAS"] = "1"
 
 import argparse
+import concurrent.futures
 import json
 import pathlib
 import platform
+import shutil
+import statistics
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Sequence
 
 import grpc
 import numpy as np
 import tensorflow as tf
-from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+from tensorflow_serving.apis import get_model_status_pb2, model_service_pb2_grpc, predict_pb2, prediction_service_pb2_grpc
 
 from bench_support import (
     MODEL_NAME,
@@ -36,8 +49,14 @@ from bench_support import (
     photo_files,
     start_server,
 )
+from serving.limits import ServingLimits
+from serving.model_api import ModelApi
+from serving.model_store import ModelStore
 
 BATCH_SIZES = (1, 8, 64)
+CLIENTS = 8
+PRODUCTION_BATCHING = REPO_ROOT / "kubeflow" / "serving-config" / "batching_parameters.txt"
+AVAILABLE = get_model_status_pb2.ModelVersionStatus.AVAILABLE
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -46,12 +65,15 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--model-dir", type=pathlib.Path, default=None,
         help="a Pusher directory (numbered version subfolders); default: train one with a short pipeline run",
     )
+    parser.add_argument("--model-note", help="what the model is, for the results file (default: its path)")
     parser.add_argument(
         "--data-dir", type=pathlib.Path, default=REPO_ROOT.parent / "shared" / "data" / "leather-kaggle-dev",
         help="photos to send (class subfolders); synthetic photos when absent (default: %(default)s)",
     )
     parser.add_argument("--latency-requests", type=int, default=300, help="single-image calls timed for p50/p99")
     parser.add_argument("--throughput-images", type=int, default=640, help="images sent per batch size")
+    parser.add_argument("--client-requests", type=int, default=40, help="one-photo requests per concurrent client")
+    parser.add_argument("--swaps", type=int, default=3, help="version swaps timed with and without warmup")
     parser.add_argument(
         "--output", type=pathlib.Path, default=REPO_ROOT / "benchmarks" / "results" / "serving_bench.json",
         help="JSON results file (default: %(default)s)",
@@ -86,9 +108,12 @@ def time_calls(call: Callable[[list[bytes]], object], batches: list[list[bytes]]
     return durations
 
 
+def latency(call: Callable[[list[bytes]], object], photos: list[bytes], args: argparse.Namespace) -> dict:
+    return percentiles_ms(time_calls(call, [[photos[i % len(photos)]] for i in range(args.latency_requests)]))
+
+
 def measure(call: Callable[[list[bytes]], object], photos: list[bytes], args: argparse.Namespace) -> dict:
-    singles = [[photos[i % len(photos)]] for i in range(args.latency_requests)]
-    result = {"latency_one_image": percentiles_ms(time_calls(call, singles)), "throughput_images_per_s": {}}
+    result = {"latency_one_image": latency(call, photos, args), "throughput_images_per_s": {}}
     for size in BATCH_SIZES:
         batches = [
             [photos[(start + i) % len(photos)] for i in range(size)]
@@ -97,6 +122,115 @@ def measure(call: Callable[[list[bytes]], object], photos: list[bytes], args: ar
         seconds = sum(time_calls(call, batches))
         result["throughput_images_per_s"][str(size)] = round(len(batches) * size / seconds, 1)
     return result
+
+
+def predict_request(batch: list[bytes]) -> predict_pb2.PredictRequest:
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = MODEL_NAME
+    request.model_spec.signature_name = SIGNATURE
+    request.inputs["image_bytes"].CopyFrom(tf.make_tensor_proto(batch, dtype=tf.string))
+    return request
+
+
+def concurrent_clients(address: str, photos: list[bytes], requests_per_client: int) -> dict:
+    """CLIENTS stations on channels of their own, each sending one photo per request as soon as answered."""
+    start = threading.Barrier(CLIENTS + 1)
+
+    def station(number: int) -> list[float]:
+        with grpc.insecure_channel(address) as channel:
+            stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+            stub.Predict(predict_request([photos[number]]), timeout=60)
+            start.wait()
+            durations = []
+            for i in range(requests_per_client):
+                began = time.perf_counter()
+                stub.Predict(predict_request([photos[(number * requests_per_client + i) % len(photos)]]), timeout=60)
+                durations.append(time.perf_counter() - began)
+            return durations
+
+    with concurrent.futures.ThreadPoolExecutor(CLIENTS) as pool:
+        futures = [pool.submit(station, number) for number in range(CLIENTS)]
+        start.wait()
+        began = time.perf_counter()
+        durations = [d for future in futures for d in future.result()]
+        seconds = time.perf_counter() - began
+    return {"images_per_s": round(len(durations) / seconds, 1), "latency": percentiles_ms(durations)}
+
+
+def status_round_trip(stub: model_service_pb2_grpc.ModelServiceStub, args: argparse.Namespace) -> dict:
+    """GetModelStatus calls: gRPC and the server's request handling without a model run."""
+    request = get_model_status_pb2.GetModelStatusRequest()
+    request.model_spec.name = MODEL_NAME
+    return percentiles_ms(time_calls(lambda _: stub.GetModelStatus(request, timeout=10), [[]] * args.latency_requests))
+
+
+def serve_and_measure(
+    model_dir: pathlib.Path, photos: list[bytes], args: argparse.Namespace, batch_sizes: bool, *flags: str
+) -> dict:
+    """One `leather serve` with `flags`: one-photo latency (and with `batch_sizes` throughput), concurrent clients."""
+    server, address = start_server(model_dir, *flags)
+    try:
+        with grpc.insecure_channel(address) as channel:
+            stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+
+            def predict(batch: list[bytes]) -> object:
+                return stub.Predict(predict_request(batch), timeout=60)
+
+            result = measure(predict, photos, args) if batch_sizes else {"latency_one_image": latency(predict, photos, args)}
+            result["status_round_trip"] = status_round_trip(model_service_pb2_grpc.ModelServiceStub(channel), args)
+        result[f"{CLIENTS}_clients_one_photo_each"] = concurrent_clients(address, photos, args.client_requests)
+        return result
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def first_requests_after_swaps(
+    version: pathlib.Path, push_dir: pathlib.Path, photos: list[bytes], args: argparse.Namespace, *flags: str
+) -> dict:
+    """Pushes copies of `version` as versions 2, 3, ...; times the first request each new version answers."""
+    shutil.copytree(version, push_dir / "1")
+    server, address = start_server(push_dir, *flags)
+    try:
+        with grpc.insecure_channel(address) as channel:
+            stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+            status = model_service_pb2_grpc.ModelServiceStub(channel)
+            steady = latency(lambda batch: stub.Predict(predict_request(batch), timeout=60), photos, args)
+            firsts = []
+            for number in range(2, args.swaps + 2):
+                shutil.copytree(version, push_dir / str(number))
+                request = get_model_status_pb2.GetModelStatusRequest()
+                request.model_spec.name = MODEL_NAME
+                request.model_spec.version.value = number
+                while True:
+                    try:
+                        if status.GetModelStatus(request, timeout=10).model_version_status[0].state == AVAILABLE:
+                            break
+                    except grpc.RpcError:
+                        pass  # not seen yet
+                    time.sleep(0.02)
+                began = time.perf_counter()
+                response = stub.Predict(predict_request([photos[number]]), timeout=60)
+                firsts.append(round((time.perf_counter() - began) * 1000.0, 3))
+                assert response.model_spec.version.value == number, "the swap was not complete"
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    first = statistics.median(firsts)
+    return {"steady": steady, "first_request_ms": firsts, "first_over_steady_p50": round(first / steady["p50_ms"], 2)}
+
+
+def in_process_api(push_dir: pathlib.Path, photos: list[bytes], args: argparse.Namespace) -> dict:
+    """ModelApi.predict in this process: request protos to response protos, no transport."""
+    store = ModelStore(push_dir)
+    store.poll()
+    store.poll()
+    api = ModelApi(MODEL_NAME, store, ServingLimits())
+    return latency(lambda batch: api.predict(predict_request(batch)), photos, args)
+
+
+def ratio(numerator: float, denominator: float) -> float:
+    return round(numerator / denominator, 2)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -108,54 +242,57 @@ def main(argv: Sequence[str] | None = None) -> None:
 
         signature = tf.saved_model.load(str(version)).signatures[SIGNATURE]
         in_process = measure(lambda batch: signature(image_bytes=tf.constant(batch))["probability"].numpy(), photos, args)
+        model_api = in_process_api(model_dir, photos, args)
+        plain = serve_and_measure(model_dir, photos, args, True, "--no-enable-batching")
+        batched = serve_and_measure(
+            model_dir, photos, args, False, "--batching-parameters-file", str(PRODUCTION_BATCHING)
+        )
+        warm = first_requests_after_swaps(version, scratch / "swaps-warm", photos, args)
+        cold = first_requests_after_swaps(version, scratch / "swaps-cold", photos, args, "--no-enable-model-warmup")
 
-        server, address = start_server(model_dir)
-        try:
-            with grpc.insecure_channel(address) as channel:
-                stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
-
-                def predict(batch: list[bytes]) -> object:
-                    request = predict_pb2.PredictRequest()
-                    request.model_spec.name = MODEL_NAME
-                    request.model_spec.signature_name = SIGNATURE
-                    request.inputs["image_bytes"].CopyFrom(tf.make_tensor_proto(batch, dtype=tf.string))
-                    return stub.Predict(request, timeout=60)
-
-                over_grpc = measure(predict, photos, args)
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
-
-    slowdown = {
-        "latency_p50": round(over_grpc["latency_one_image"]["p50_ms"] / in_process["latency_one_image"]["p50_ms"], 2),
-        "latency_p99": round(over_grpc["latency_one_image"]["p99_ms"] / in_process["latency_one_image"]["p99_ms"], 2),
-        **{
-            f"throughput_batch_{size}": round(
-                in_process["throughput_images_per_s"][size] / over_grpc["throughput_images_per_s"][size], 2
-            )
-            for size in in_process["throughput_images_per_s"]
-        },
+    clients = f"{CLIENTS}_clients_one_photo_each"
+    batch_8 = in_process["throughput_images_per_s"]["8"]
+    goals = {
+        "batched_clients_over_in_process_batch_8": ratio(batched[clients]["images_per_s"], batch_8),
+        "grpc_p50_over_in_process_p50": ratio(
+            plain["latency_one_image"]["p50_ms"], in_process["latency_one_image"]["p50_ms"]
+        ),
+        "first_after_swap_over_steady_p50": warm["first_over_steady_p50"],
+        "targets": {"batched_clients_over_in_process_batch_8": ">= 0.8", "grpc_p50_over_in_process_p50": "<= 1.2",
+                    "first_after_swap_over_steady_p50": "<= 2"},
     }
     results = {
         "what": "predict_image of the pushed model: leather serve over gRPC on loopback vs the SavedModel in-process",
-        "model": str(version) if args.model_dir else f"trained by a short pipeline run ({TRAINING_NOTE}), then deleted",
+        "model": args.model_note or (str(version) if args.model_dir else f"trained by a short pipeline run ({TRAINING_NOTE}), then deleted"),
         "photos": source,
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "tensorflow": tf.__version__},
+        "machine": {
+            "cpus": os.cpu_count(), "platform": platform.platform(), "tensorflow": tf.__version__,
+            "load_average_1_5_15": [round(load, 2) for load in os.getloadavg()],
+        },
+        "batching_parameters": PRODUCTION_BATCHING.read_text(),
         "in_process": in_process,
-        "grpc_loopback": over_grpc,
-        "slowdown_note": "latency: gRPC / in-process; throughput: in-process / gRPC; above 1 means gRPC is slower",
-        "slowdown_grpc_vs_in_process": slowdown,
+        "model_api_in_process_one_image": model_api,
+        "grpc_loopback": plain,
+        "grpc_loopback_with_batching": batched,
+        "version_swap_with_warmup": warm,
+        "version_swap_without_warmup": cold,
+        "goals": goals,
     }
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(results, indent=2) + "\n")
 
-    print(f"{'':24}{'in-process':>12}{'gRPC':>12}{'ratio':>8}")
-    for key, label in (("p50_ms", "latency p50 (ms)"), ("p99_ms", "latency p99 (ms)")):
-        a, b = in_process["latency_one_image"][key], over_grpc["latency_one_image"][key]
-        print(f"{label:<24}{a:>12.2f}{b:>12.2f}{b / a:>8.2f}")
+    one = "latency_one_image"
+    print(f"one photo p50 (ms): in-process {in_process[one]['p50_ms']:.2f}, ModelApi {model_api['p50_ms']:.2f}, "
+          f"gRPC {plain[one]['p50_ms']:.2f}, gRPC with batching {batched[one]['p50_ms']:.2f}, "
+          f"status round trip {plain['status_round_trip']['p50_ms']:.2f}")
     for size in in_process["throughput_images_per_s"]:
-        a, b = in_process["throughput_images_per_s"][size], over_grpc["throughput_images_per_s"][size]
-        print(f"{'images/s, batch ' + size:<24}{a:>12.1f}{b:>12.1f}{a / b:>8.2f}")
+        a, b = in_process["throughput_images_per_s"][size], plain["throughput_images_per_s"][size]
+        print(f"images/s, batch {size}: in-process {a:.1f}, gRPC {b:.1f}")
+    print(f"{CLIENTS} clients, one photo each (images/s): without batching {plain[clients]['images_per_s']:.1f}, "
+          f"with batching {batched[clients]['images_per_s']:.1f} (in-process batch 8: {batch_8:.1f})")
+    print(f"first request after a swap (ms): with warmup {warm['first_request_ms']} (steady p50 "
+          f"{warm['steady']['p50_ms']:.2f}), without warmup {cold['first_request_ms']}")
+    print(f"goals: {json.dumps({k: v for k, v in goals.items() if k != 'targets'})}")
     print(f"results written to {args.output}")
 
 

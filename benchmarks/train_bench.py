@@ -33,8 +33,9 @@ sys.path.insert(0, str(REPO_ROOT))
 
 from models import features  # noqa: E402
 from models.distribution import configure_devices  # noqa: E402
-from models.model import build_model  # noqa: E402
-from pipeline.config import TrainingConfig  # noqa: E402
+from models.registry import model_entry  # noqa: E402
+from models.spec import TrainingConfig  # noqa: E402
+from models.trainer import build_model  # noqa: E402
 
 DEFAULT_DATA = REPO_ROOT.parent / "shared" / "data" / "leather-kaggle-dev"
 MLP_INPUTS = 2 * features.BLOCK_GRID**2
@@ -52,7 +53,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--pipeline", action=argparse.BooleanOptionalAction, default=None,
                         help="time a full `leather run` per model (default: on when --data exists)")
     parser.add_argument("--alexnet-epochs", type=int, default=2, help="AlexNet epochs in the pipeline run (default: %(default)s)")
-    parser.add_argument("--mlp-epochs", type=int, default=TrainingConfig().epochs,
+    parser.add_argument("--mlp-epochs", type=int, default=TrainingConfig(model="mlp").training_epochs(),
                         help="MLP epochs in the pipeline run, early stopping may end sooner (default: %(default)s)")
     parser.add_argument("--output", type=pathlib.Path, default=REPO_ROOT / "benchmarks" / "results" / "train_bench.json",
                         help="JSON results file (default: %(default)s)")
@@ -77,7 +78,7 @@ def training_throughput(training: TrainingConfig, input_shape: tuple[int, ...], 
     inputs = rng.random((images, *input_shape), dtype=np.float32)
     labels = (rng.random(images) < 0.3).astype(np.int64)
     dataset = tf.data.Dataset.from_tensor_slices((inputs, labels)).batch(training.batch_size).cache()
-    moments = (inputs.reshape(images, -1).mean(axis=0), inputs.reshape(images, -1).var(axis=0)) if training.model == "mlp" else None
+    moments = (inputs.reshape(images, -1).mean(axis=0), inputs.reshape(images, -1).var(axis=0)) if model_entry(training.model).standardises_inputs else None
     model = build_model(training, input_shape, moments)
     timer = _EpochTimer()
     model.fit(dataset, epochs=epochs + 1, callbacks=[timer], verbose=0)

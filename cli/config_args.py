@@ -6,7 +6,17 @@ disagree about them.
 import argparse
 import dataclasses
 
-from pipeline.config import DEFAULT_LEARNING_RATES, GateConfig, PipelineConfig, PreprocessingConfig, TrainingConfig
+from models import features
+from models.registry import MODELS
+from models.spec import (
+    CLASS_WEIGHTINGS,
+    CNN_CHANNELS,
+    FEATURE_VARIANTS,
+    SAMPLINGS,
+    PreprocessingConfig,
+    TrainingConfig,
+)
+from pipeline.config import GateConfig, PipelineConfig
 
 _PRE = PreprocessingConfig()
 _TRAIN = TrainingConfig()
@@ -25,20 +35,24 @@ def recall_or_off(text: str) -> float | None:
 
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     model = parser.add_argument_group("model and training")
-    model.add_argument("--model", choices=["mlp", "alexnet"], default=_TRAIN.model, help="default: %(default)s")
+    model.add_argument("--model", choices=list(MODELS), default=_TRAIN.model,
+                       help="; ".join(f"{entry.name}: {entry.summary}" for entry in MODELS.values()) + " (default %(default)s)")
     model.add_argument("--hidden-units", type=int, default=_TRAIN.hidden_units, help="MLP hidden units (reference: 10, 20, 50, 100; default %(default)s)")
-    model.add_argument("--feature-variant", choices=["blocks", "edges", "gray"], default=_PRE.feature_variant,
+    model.add_argument("--feature-variant", choices=FEATURE_VARIANTS, default=_PRE.feature_variant,
                        help="MLP input: 5x5 block edge counts, the 50x50 edge map, or 50x50 gray pixels (default %(default)s)")
-    model.add_argument("--resolution", dest="cnn_resolution", type=int, choices=[50, 100, 150, 200], default=_PRE.cnn_resolution, help="AlexNet input size (default %(default)s)")
-    model.add_argument("--channels", dest="cnn_channels", type=int, choices=[1, 3], default=_PRE.cnn_channels, help="AlexNet input channels: 3 RGB, 1 grayscale (default %(default)s)")
-    model.add_argument("--epochs", type=int, default=_TRAIN.epochs, help="maximum epochs (early stopping may end sooner; default %(default)s)")
+    model.add_argument("--resolution", dest="cnn_resolution", type=int, choices=features.CNN_RESOLUTIONS, default=_PRE.cnn_resolution, help="AlexNet input size (default %(default)s)")
+    model.add_argument("--channels", dest="cnn_channels", type=int, choices=CNN_CHANNELS, default=_PRE.cnn_channels, help="AlexNet input channels: 3 RGB, 1 grayscale (default %(default)s)")
+    model.add_argument("--epochs", type=int, default=_TRAIN.epochs,
+                       help="maximum epochs, early stopping may end sooner (default by model: "
+                       + ", ".join(f"{entry.name} {entry.epochs}" for entry in MODELS.values()) + ")")
     model.add_argument("--batch-size", type=int, default=_TRAIN.batch_size, help="per replica (default %(default)s)")
     model.add_argument("--learning-rate", type=float, default=_TRAIN.learning_rate,
-                       help=f"Adam learning rate (default by model: {DEFAULT_LEARNING_RATES})")
+                       help="Adam learning rate (default by model: "
+                       + ", ".join(f"{entry.name} {entry.learning_rate:g}" for entry in MODELS.values()) + ")")
     model.add_argument("--patience", dest="early_stopping_patience", type=int, default=_TRAIN.early_stopping_patience, help="early-stopping patience in epochs (default %(default)s)")
-    model.add_argument("--class-weighting", choices=["balanced", "none"], default=_TRAIN.class_weighting,
+    model.add_argument("--class-weighting", choices=CLASS_WEIGHTINGS, default=_TRAIN.class_weighting,
                        help="inverse-frequency loss weights (default: %(default)s)")
-    model.add_argument("--sampling", choices=["natural", "balanced"], default=_TRAIN.sampling,
+    model.add_argument("--sampling", choices=SAMPLINGS, default=_TRAIN.sampling,
                        help="balanced: half-defective training batches, use with --class-weighting none (default: %(default)s)")
     model.add_argument("--mixed-precision", action=argparse.BooleanOptionalAction, default=_TRAIN.mixed_precision,
                        help="float16 compute on GPUs (never on CPU; default: %(default)s)")
@@ -51,6 +65,10 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     model.add_argument("--decision-threshold", type=float, default=_TRAIN.decision_threshold,
                        help="with --target-recall off, the probability from which a photo is labelled defective "
                        "(default %(default)s)")
+    model.add_argument("--augment", action=argparse.BooleanOptionalAction, default=_TRAIN.augment,
+                       help="random hue, saturation, brightness, contrast, gray, flips, quarter turns and scale crops "
+                       "of training images, for models that read an image; never applied when serving; "
+                       "--no-augment to reproduce the reference (default: %(default)s)")
     model.add_argument("--seed", type=int, default=_TRAIN.seed, help="training seed (default %(default)s)")
 
     edges = parser.add_argument_group("edge features")
@@ -64,6 +82,8 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     gates.add_argument("--min-auc", type=float, default=_GATES.min_auc, help="absolute ROC-AUC floor for blessing (default %(default)s)")
     gates.add_argument("--max-accuracy-drop", type=float, default=_GATES.max_accuracy_drop, help="allowed accuracy drop against the last blessed model (default %(default)s)")
     gates.add_argument("--max-auc-drop", type=float, default=_GATES.max_auc_drop, help="allowed ROC-AUC drop against the last blessed model (default %(default)s)")
+    gates.add_argument("--max-image-pixels", type=int, default=_GATES.max_image_pixels,
+                       help="images whose header declares more pixels stop the run at the data gate (default %(default)s)")
 
     beam = parser.add_argument_group("Beam")
     beam.add_argument("--beam-arg", action="append", default=None, metavar="FLAG",

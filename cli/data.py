@@ -3,6 +3,7 @@ import argparse
 import json
 import pathlib
 
+from cli import synth_hide
 from cli.errors import UserError
 from cli.progress import Progress
 from models import features
@@ -19,6 +20,7 @@ def _import(args: argparse.Namespace) -> int:
             strict=args.strict,
             overwrite=args.overwrite,
             shard_size=args.shard_size,
+            max_pixels=args.max_pixels,
             progress=Progress("checking images"),
         )
     except IngestError as error:
@@ -40,15 +42,10 @@ def _synth(args: argparse.Namespace) -> int:
     from ingest.synth import generate_dataset
 
     out = pathlib.Path(args.out)
-    if out.exists() and any(out.iterdir()):
-        if not args.overwrite:
-            raise UserError(f"output folder {out} is not empty; pass --overwrite to replace it")
-        import shutil
-
-        shutil.rmtree(out)
     try:
         counts = generate_dataset(
-            out, args.count, args.seed, defect_share=args.defect_share, progress=Progress("generating images")
+            out, args.count, args.seed, defect_share=args.defect_share, colour_confound=args.colour_confound,
+            overwrite=args.overwrite, progress=Progress("generating images"),
         )
     except ValueError as error:
         raise UserError(str(error)) from error
@@ -67,14 +64,20 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="turn class folders of images into TFRecords",
         description="Write SRC's class folders (one sub-folder per class) as sharded TFRecords of tf.Example "
         "(image bytes, label, defect_type, image_id = sha256) plus manifest.json. Duplicates are written once; "
-        "files that are not decodable JPEG/PNG images are skipped and listed.",
+        "files that are not decodable JPEG/PNG images, images above --max-pixels, symlinks out of SRC, loops, "
+        "dangling links and special files are skipped and listed. OUT may not lie inside SRC; --overwrite replaces "
+        "only the shards OUT's manifest lists. See docs/ingest.md.",
     )
     imp.add_argument("src", help="folder with one sub-folder per class")
     imp.add_argument("out", help="output folder for data-*.tfrecord shards and manifest.json")
     imp.add_argument("--clean-class", default=features.DEFAULT_CLEAN_CLASS, help="folder name of the clean class (label 0); default: %(default)r")
-    imp.add_argument("--strict", action="store_true", help="fail (exit 1) if any file cannot be imported")
-    imp.add_argument("--overwrite", action="store_true", help="replace shards already in OUT")
+    imp.add_argument("--strict", action="store_true", help="fail (exit 1) if any file or entry is skipped")
+    imp.add_argument("--overwrite", action="store_true", help="replace the shards an earlier import wrote to OUT")
     imp.add_argument("--shard-size", type=int, default=1000, help="examples per shard (default %(default)s)")
+    imp.add_argument(
+        "--max-pixels", type=int, default=features.MAX_IMAGE_PIXELS,
+        help="skip images with more pixels than this, read from the header before decoding (default %(default)s)",
+    )
     imp.add_argument("--json", action="store_true", help="also print the manifest as JSON")
     imp.set_defaults(func=_import)
 
@@ -88,5 +91,16 @@ def register(commands: argparse._SubParsersAction) -> None:
     synth.add_argument("--count", type=int, default=240, help="number of images (default %(default)s)")
     synth.add_argument("--seed", type=int, default=0, help="random seed (default %(default)s)")
     synth.add_argument("--defect-share", type=float, default=0.5, help="share of defective images (default %(default)s)")
-    synth.add_argument("--overwrite", action="store_true", help="replace OUT if it is not empty")
+    synth.add_argument(
+        "--colour-confound", action="store_true",
+        help="a colour trap: clean hides in brown to tan hues, defective ones in blue hues, with the brightness, "
+        "grain and defects of the same seed without it; a model that learns the hue scores well here and fails on "
+        "colour-shifted photos",
+    )
+    synth.add_argument(
+        "--overwrite", action="store_true",
+        help="replace OUT if it is not empty, only when leather data synth wrote it (it holds .leather-synth "
+        "and nothing else but its class folders of synth_*.jpg)",
+    )
     synth.set_defaults(func=_synth)
+    synth_hide.register(actions)

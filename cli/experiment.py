@@ -2,8 +2,9 @@
 import argparse
 import pathlib
 
+from cli.data_source import add_data_arguments, tfrecord_dir
 from cli.errors import UserError
-from cli.run import tfrecord_dir
+from cli.progress import add_verbose_flag
 from models import features
 
 GRIDS = ("table2", "alexnet")
@@ -56,9 +57,8 @@ def register(commands: argparse._SubParsersAction) -> None:
         "Finished folds are kept in OUT/results.jsonl: rerunning the same command resumes an interrupted grid.",
     )
     experiment.add_argument("grid", choices=GRIDS, help="table2: MLP preprocessing variants x hidden units; alexnet: resolution x epochs x subsets")
-    experiment.add_argument("--data", required=True, help="a folder of data-*.tfrecord shards, or an image folder with one sub-folder per class")
+    add_data_arguments(experiment)
     experiment.add_argument("--out", required=True, help="output folder for results, cached features and the report")
-    experiment.add_argument("--clean-class", default=features.DEFAULT_CLEAN_CLASS, help="clean-class folder when --data is an image folder")
     experiment.add_argument("--folds", type=int, default=10, help="k of k-fold cross-validation (default %(default)s)")
     experiment.add_argument("--epochs", type=int, default=100, help="table2: maximum MLP epochs, early stopping on (default %(default)s)")
     experiment.add_argument("--resolutions", type=int, nargs="+", default=[50, 100], choices=features.CNN_RESOLUTIONS, help="alexnet: input sizes (default: 50 100; the reference: 50 100 150 200)")
@@ -69,5 +69,5 @@ def register(commands: argparse._SubParsersAction) -> None:
     experiment.add_argument("--target-recall", type=float, default=None,
                             help="choose each fold's decision threshold on its validation fold to reach this recall of "
                             "defects, and report precision there (default: threshold 0.5, as the reference)")
-    experiment.add_argument("--verbose", action="store_true", help="show every TensorFlow, Beam and tf.Transform log line")
+    add_verbose_flag(experiment)
     experiment.set_defaults(func=_experiment)

@@ -4,6 +4,7 @@ import json
 import pathlib
 
 from cli.errors import UserError
+from models.serving_contract import DEFAULT_MODEL_NAME
 
 
 def _inspect(args: argparse.Namespace) -> int:
@@ -52,7 +53,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     inspect.add_argument("image", type=pathlib.Path, metavar="BIG_IMAGE")
     inspect.add_argument("--server", required=True, metavar="HOST:PORT", help="TF Serving gRPC address")
-    inspect.add_argument("--model-name", default="leather")
+    inspect.add_argument("--model-name", default=DEFAULT_MODEL_NAME)
     inspect.add_argument("--patch", type=int, default=227, help="patch side in pixels (default %(default)s)")
     inspect.add_argument("--stride", type=int, default=113, help="step between patches (default %(default)s)")
     inspect.add_argument("--batch-size", type=int, default=32, help="patches per request (default %(default)s)")

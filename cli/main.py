@@ -1,7 +1,8 @@
 """Entry point of the `leather` console script.
 
 Each area registers its own sub-commands; heavy imports (TensorFlow, TFX) stay
-inside the command functions so that `leather --help` answers at once.
+inside the command functions so that `leather --help` answers at once, and so
+that the output settings (cli/progress.py) are in place before they load.
 """
 import argparse
 import sys
@@ -9,6 +10,7 @@ from collections.abc import Sequence
 
 from cli import data, experiment, inspect, kubeflow, report, run, serving
 from cli.errors import UserError
+from cli.progress import configure_output
 
 AREAS = (data, run, report, serving, inspect, experiment, kubeflow)
 
@@ -26,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    configure_output(getattr(args, "verbose", False))
     try:
         return args.func(args) or 0
     except UserError as error:

@@ -1,6 +1,43 @@
-"""Progress lines on stderr for long loops, so stdout stays clean for results."""
+"""What reaches the terminal: progress lines on stderr for long loops (stdout stays clean for results), and the
+quiet default that keeps library noise off both.
+
+TensorFlow, TFX, Beam and TFMA report things a user cannot act on: CUDA
+plug-in registration errors on machines without a GPU, deprecations, numpy
+warnings from empty confusion-matrix cells. Without `--verbose` a command shows
+only its own lines. The settings are environment variables as well as
+in-process filters because Beam's workers are separate processes that inherit
+the environment, and TensorFlow's C++ logging reads its level when it loads.
+"""
+import argparse
+import logging
+import os
 import sys
 import time
+import warnings
+
+# TensorFlow's C++ log levels: 0 shows everything, 3 hides even the ERROR-level CUDA registration lines.
+TF_CPP_ALL, TF_CPP_NONE = "0", "3"
+NOISY_LOGGERS = ("tensorflow", "apache_beam")
+
+
+def add_verbose_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--verbose", action="store_true", help="show every TensorFlow, TFX and Beam log line and warning")
+
+
+def configure_output(verbose: bool) -> None:
+    """Called before a command runs; TensorFlow has not loaded yet when the command imports it lazily.
+
+    `cli/__init__.py` sets the quiet C++ level first, for anything that loads
+    TensorFlow before this runs.
+    """
+    if verbose:
+        os.environ["TF_CPP_MIN_LOG_LEVEL"] = TF_CPP_ALL
+        return
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = TF_CPP_NONE
+    os.environ["PYTHONWARNINGS"] = "ignore"
+    warnings.simplefilter("ignore")
+    for name in NOISY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.ERROR)
 
 
 class Progress:

@@ -3,12 +3,14 @@ import argparse
 import pathlib
 
 from cli.errors import UserError
+from cli.progress import add_verbose_flag
 
 DEFAULT_REPORT_DIR = "report"
 
 
 def _report(args: argparse.Namespace) -> int:
-    from pipeline.report import ReportError, load_report, write_report
+    from pipeline.evaluation.page import write_report
+    from pipeline.evaluation.report import ReportError, load_report
 
     workdir = pathlib.Path(args.workdir).resolve()
     out_dir = pathlib.Path(args.out).resolve() if args.out else workdir / DEFAULT_REPORT_DIR
@@ -32,4 +34,5 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     report.add_argument("workdir", metavar="WORKDIR", help="the --workdir of `leather run`")
     report.add_argument("--out", default=None, help=f"output folder (default WORKDIR/{DEFAULT_REPORT_DIR})")
+    add_verbose_flag(report)
     report.set_defaults(func=_report)

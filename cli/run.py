@@ -1,30 +1,15 @@
 """`leather run`: the whole pipeline on this machine with LocalDagRunner."""
 import argparse
+import contextlib
 import pathlib
 
 from cli.config_args import add_config_arguments, config_from_args
+from cli.data_source import add_data_arguments, tfrecord_dir
 from cli.errors import UserError
-from models import features
+from cli.progress import add_verbose_flag
 
-
-def tfrecord_dir(data: pathlib.Path, workdir: pathlib.Path, clean_class: str) -> pathlib.Path:
-    """`data` itself when it holds shards; otherwise import its image folders into the workdir first."""
-    from ingest.importer import SHARD_PATTERN, IngestError, import_images
-
-    if not data.is_dir():
-        raise UserError(f"--data {data} is not a folder")
-    if any(data.glob(SHARD_PATTERN)):
-        return data
-    target = workdir / "tfrecords"
-    print(f"importing images from {data} into {target}")
-    try:
-        report = import_images(data, target, clean_class=clean_class, overwrite=True)
-    except IngestError as error:
-        raise UserError(str(error)) from error
-    print(f"imported {report.written} images ({report.duplicates} duplicates dropped, {len(report.skipped)} skipped)")
-    for skipped in report.skipped:
-        print(f"  skipped {skipped['path']}: {skipped['reason']}")
-    return target
+WORKER_LOG = "worker-output.log"
+"""Under the workdir: what TensorFlow's C++ code and the Beam worker processes wrote to stderr in a quiet run."""
 
 
 def _gate_error(error: BaseException) -> BaseException | None:
@@ -38,7 +23,7 @@ def _gate_error(error: BaseException) -> BaseException | None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from pipeline.local_runner import run_local, show_component_progress
+    from pipeline.local_runner import run_local, show_component_progress, worker_output_to
 
     workdir = pathlib.Path(args.workdir).resolve()
     data_dir = tfrecord_dir(pathlib.Path(args.data).resolve(), workdir, args.clean_class)
@@ -48,8 +33,11 @@ def _run(args: argparse.Namespace) -> int:
         raise UserError(str(error)) from error
     print(f"running pipeline {config.pipeline_name} on {data_dir} (workdir {workdir})")
     show_component_progress(args.verbose)
+    workdir.mkdir(parents=True, exist_ok=True)
+    quiet = contextlib.nullcontext() if args.verbose else worker_output_to(str(workdir / WORKER_LOG))
     try:
-        summary = run_local(config)
+        with quiet:
+            summary = run_local(config)
     except Exception as error:
         gate = _gate_error(error)
         if gate is None:
@@ -65,12 +53,12 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="run the TFX pipeline locally (LocalDagRunner)",
         description="Run ImportExampleGen -> StatisticsGen -> ImportSchemaGen -> ExampleValidator -> data gate -> "
         "Transform -> Trainer -> Evaluator -> Pusher with LocalDagRunner and an SQLite ML Metadata store under "
-        "--workdir; print the evaluation metrics, the blessing and where the model was pushed.",
+        "--workdir; print the evaluation metrics, the blessing and where the model was pushed. Without --verbose, "
+        f"what TensorFlow and the Beam worker processes write to stderr goes to WORKDIR/{WORKER_LOG}.",
     )
-    run.add_argument("--data", required=True, help="a folder of data-*.tfrecord shards, or an image folder with one sub-folder per class")
+    add_data_arguments(run)
     run.add_argument("--workdir", default="leather-work", help="pipeline root, ML Metadata and imported data (default %(default)s)")
     run.add_argument("--serving-dir", default=None, help="Pusher destination (default WORKDIR/serving)")
-    run.add_argument("--clean-class", default=features.DEFAULT_CLEAN_CLASS, help="clean-class folder when --data is an image folder")
-    run.add_argument("--verbose", action="store_true", help="show every TFX, Beam and TensorFlow log line")
+    add_verbose_flag(run)
     add_config_arguments(run)
     run.set_defaults(func=_run)

@@ -1,8 +1,9 @@
 """`leather serve` and `leather classify`: a local TF Serving stand-in and its client.
 
 `serve` answers TF Serving's gRPC API for the versions the Pusher writes under a
-directory; `classify` sends image files to any TF Serving endpoint, this one or
-the production container. TensorFlow and gRPC are imported inside the commands
+directory, with TF Serving's warmup, batching, model config and metrics flags;
+`classify` sends image files to any TF Serving endpoint, this one or the
+production container. TensorFlow and gRPC are imported inside the commands
 so that `leather --help` stays instant.
 """
 from __future__ import annotations
@@ -17,13 +18,14 @@ import threading
 from typing import TYPE_CHECKING
 
 from cli.errors import UserError
-from models.features import PREDICT_IMAGE_SIGNATURE
+from cli.progress import add_verbose_flag
+from models.serving_contract import DEFAULT_MODEL_NAME, PREDICT_IMAGE_SIGNATURE
+from serving.batching_parameters import BatchingParameters, read_batching_parameters
+from serving.limits import MIB, ServingLimits
 
 if TYPE_CHECKING:
     from serving.rest import RestFront
     from serving.server import ServingServer
-
-DEFAULT_MODEL_NAME = "leather"
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -35,10 +37,19 @@ def register(commands: argparse._SubParsersAction) -> None:
         "(PredictionService, ModelService), picking up newly pushed versions while running.",
     )
     serve.add_argument(
-        "--model-dir", type=pathlib.Path, required=True,
-        help="the Pusher's directory, one numbered subdirectory (holding saved_model.pb) per version",
+        "--model-dir", type=pathlib.Path,
+        help="the Pusher's directory, one numbered subdirectory (holding saved_model.pb) per version "
+        "(default: the base_path of --model-config-file)",
     )
-    serve.add_argument("--model-name", default=DEFAULT_MODEL_NAME, help="name clients put in model_spec.name")
+    serve.add_argument(
+        "--model-name", help=f"name clients put in model_spec.name (default: {DEFAULT_MODEL_NAME}, "
+        "or the name in --model-config-file)",
+    )
+    serve.add_argument(
+        "--model-config-file", type=pathlib.Path, metavar="FILE",
+        help="TF Serving's model config (text ModelServerConfig, one model): version policy and version_labels "
+        "such as stable and canary; read again when it changes",
+    )
     serve.add_argument("--host", default="0.0.0.0", help="address to listen on (default: all interfaces)")
     serve.add_argument("--port", type=_port, default=8500, help="gRPC port (default: 8500, as TF Serving)")
     serve.add_argument(
@@ -49,13 +60,26 @@ def register(commands: argparse._SubParsersAction) -> None:
         "--poll-seconds", type=_positive_float, default=2.0, help="how often to look for new versions"
     )
     serve.add_argument(
-        "--max-message-mb", type=_positive_int, default=64,
-        help="largest request or response in MiB; larger ones get RESOURCE_EXHAUSTED",
+        "--num-versions", type=_positive_int,
+        help="how many of the newest versions to keep loaded (TF Serving's latest policy; default 1; "
+        "a model config file sets its own policy)",
     )
     serve.add_argument(
-        "--num-versions", type=_positive_int, default=1,
-        help="how many of the newest versions to keep loaded (TF Serving's latest policy; default 1)",
+        "--enable-model-warmup", action=argparse.BooleanOptionalAction, default=True,
+        help="replay each version's assets.extra/tf_serving_warmup_requests before it takes traffic "
+        "(default: on, as TF Serving)",
     )
+    serve.add_argument(
+        "--enable-batching", action=argparse.BooleanOptionalAction, default=False,
+        help="answer requests from shared server-side batches (default: off)",
+    )
+    serve.add_argument(
+        "--batching-parameters-file", type=pathlib.Path, metavar="FILE",
+        help="TF Serving's batching parameters (text BatchingParameters: max_batch_size, batch_timeout_micros, "
+        "num_batch_threads, max_enqueued_batches, allowed_batch_sizes); implies --enable-batching",
+    )
+    _add_limit_arguments(serve.add_argument_group("limits (docs/serving.md, Limits)"))
+    add_verbose_flag(serve)
     serve.set_defaults(func=run_serve)
 
     classify = commands.add_parser(
@@ -77,22 +101,58 @@ def register(commands: argparse._SubParsersAction) -> None:
     classify.set_defaults(func=run_classify)
 
 
+# The limits other than the message size, as (flag, ServingLimits field, help); the type is the default's.
+_LIMIT_FLAGS = (
+    ("--max-batch-size", "max_batch_size",
+     "most elements (images, tf.Examples) in one request; more get INVALID_ARGUMENT"),
+    ("--max-concurrent", "max_concurrent", "requests running the model at once; others wait in line"),
+    ("--max-queued", "max_queued", "requests waiting for the model; beyond, RESOURCE_EXHAUSTED (HTTP 429)"),
+    ("--rest-read-timeout", "rest_read_timeout",
+     "seconds a REST client may stall while sending, or idle between requests"),
+    ("--rest-max-connections", "rest_max_connections", "open REST connections; one more is answered 503"),
+)
+
+
+def _add_limit_arguments(limits: argparse._ArgumentGroup) -> None:
+    default = ServingLimits()
+    limits.add_argument(
+        "--max-message-mb", type=_positive_int, default=default.max_message_bytes // MIB,
+        help="largest request or response in MiB; larger gRPC ones get RESOURCE_EXHAUSTED, "
+        "larger REST bodies 413 (default %(default)s)",
+    )
+    for flag, field, help in _LIMIT_FLAGS:
+        value = getattr(default, field)
+        kind = _positive_float if isinstance(value, float) else _positive_int
+        limits.add_argument(flag, dest=field, type=kind, default=value, help=f"{help} (default %(default)s)")
+
+
+def _limits(args: argparse.Namespace) -> ServingLimits:
+    chosen = {field: getattr(args, field) for _, field, _ in _LIMIT_FLAGS}
+    return ServingLimits(max_message_bytes=args.max_message_mb * MIB, **chosen)
+
+
 def run_serve(args: argparse.Namespace) -> int:
     """Serves until SIGINT or SIGTERM, then lets requests in flight finish."""
-    if not args.model_dir.is_dir():
-        raise UserError(f"model directory {args.model_dir} does not exist (point --model-dir at the Pusher's output)")
+    batching = _batching(args)
+    model_dir, model_name = _model_dir_and_name(args)
     logging.basicConfig(stream=sys.stdout, level=logging.INFO, format="%(asctime)s %(message)s", force=True)
     from serving.server import ServingServer
 
-    server = ServingServer(
-        args.model_dir,
-        args.model_name,
-        host=args.host,
-        port=args.port,
-        poll_seconds=args.poll_seconds,
-        max_message_bytes=args.max_message_mb * 1024 * 1024,
-        num_versions=args.num_versions,
-    )
+    try:
+        server = ServingServer(
+            model_dir,
+            model_name,
+            host=args.host,
+            port=args.port,
+            poll_seconds=args.poll_seconds,
+            num_versions=args.num_versions or 1,
+            limits=_limits(args),
+            batching=batching,
+            model_config_file=args.model_config_file,
+            warm_up=args.enable_model_warmup,
+        )
+    except (OSError, ValueError) as error:
+        raise UserError(str(error)) from error
     stop_requested = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop_requested.set())
@@ -112,11 +172,43 @@ def run_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _batching(args: argparse.Namespace) -> BatchingParameters | None:
+    """TF Serving's batching parameters from the file, its defaults with --enable-batching alone, else None."""
+    if args.batching_parameters_file is None:
+        return BatchingParameters() if args.enable_batching else None
+    try:
+        return read_batching_parameters(args.batching_parameters_file)
+    except ValueError as error:
+        raise UserError(str(error)) from error
+
+
+def _model_dir_and_name(args: argparse.Namespace) -> tuple[pathlib.Path, str]:
+    """--model-dir and --model-name, or what the model config file says; a contradiction is refused."""
+    model_dir, model_name = args.model_dir, args.model_name
+    if args.model_config_file is not None:
+        from serving.model_config import read_model_config
+
+        try:
+            config = read_model_config(args.model_config_file)
+        except ValueError as error:
+            raise UserError(str(error)) from error
+        if args.num_versions is not None:
+            raise UserError("--num-versions and --model-config-file both set the version policy; give one")
+        if model_name not in (None, config.name):
+            raise UserError(f"--model-name {model_name} differs from model '{config.name}' in {args.model_config_file}")
+        model_name, model_dir = config.name, model_dir or config.base_path
+    if model_dir is None:
+        raise UserError("give --model-dir (the Pusher's directory) or a --model-config-file with a base_path")
+    if not model_dir.is_dir():
+        raise UserError(f"model directory {model_dir} does not exist (point --model-dir at the Pusher's output)")
+    return model_dir, model_name or DEFAULT_MODEL_NAME
+
+
 def _start_rest(server: ServingServer, port: int) -> RestFront:
     from serving.rest import RestFront
 
     try:
-        rest = RestFront(server.api, server.host, port, server.max_message_bytes)
+        rest = RestFront(server.api, server.host, port, server.metrics)
     except OSError as error:
         raise OSError(f"cannot listen on {server.host}:{port} for REST: {error.strerror or error}") from error
     rest.start()
@@ -140,6 +232,8 @@ def run_classify(args: argparse.Namespace) -> int:
             timeout=args.timeout,
         )
     except PredictionError as error:
+        if error.index is not None:
+            raise UserError(f"{args.images[error.index]}: {error}") from error
         raise UserError(str(error)) from error
     rows = [
         {

@@ -19,6 +19,8 @@ from tfx.proto import pusher_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import io_utils, proto_utils
 
+from models.serving_contract import version_folders
+
 _CHUNK_BYTES = 1 << 24
 
 
@@ -26,9 +28,8 @@ def newest_version_dir(base_directory: str) -> str | None:
     """The numbered version folder with the highest number, as TF Serving's default policy picks it."""
     if not tf.io.gfile.isdir(base_directory):
         return None
-    versions = [name.rstrip("/") for name in tf.io.gfile.listdir(base_directory)]
-    numbered = sorted((int(name), name) for name in versions if name.isdigit())
-    return os.path.join(base_directory, numbered[-1][1]) if numbered else None
+    versions = version_folders(tf.io.gfile.listdir(base_directory))
+    return os.path.join(base_directory, versions[0][1]) if versions else None
 
 
 def _relative_files(root: str) -> dict[str, int]:

@@ -15,7 +15,7 @@ import tensorflow as tf
 from ingest.importer import SHARD_PATTERN
 from models import features
 from models.preprocessing import preprocessing_fn
-from pipeline.config import PipelineConfig
+from models.spec import PreprocessingConfig, TrainingConfig, transform_custom_config
 
 
 _RAW_SPEC = {
@@ -58,12 +58,14 @@ def _cache_key(examples: Examples, custom_config: dict) -> str:
     return digest.hexdigest()[:20]
 
 
-def transform(examples: Examples, config: PipelineConfig, cache_dir: pathlib.Path) -> dict[str, np.ndarray]:
+def transform(
+    examples: Examples, preprocessing: PreprocessingConfig, training: TrainingConfig, cache_dir: pathlib.Path
+) -> dict[str, np.ndarray]:
     """Transformed features of every example as arrays keyed like the Transform output (cached)."""
     import tensorflow_transform.beam as tft_beam
     from tensorflow_transform.tf_metadata import dataset_metadata, schema_utils
 
-    custom_config = config.transform_custom_config()
+    custom_config = transform_custom_config(preprocessing, training)
     cached = cache_dir / f"features-{_cache_key(examples, custom_config)}.npz"
     if cached.exists():
         with np.load(cached) as stored:

@@ -3,7 +3,7 @@ import dataclasses
 from collections.abc import Sequence
 
 from models import features
-from pipeline.config import PreprocessingConfig, TrainingConfig
+from models.spec import PreprocessingConfig, TrainingConfig
 
 FEATURE_VARIANTS = ("gray", "edges", "blocks")
 VARIANT_TITLES = {
@@ -56,7 +56,9 @@ def alexnet(
         Experiment(
             name=f"alexnet-{resolution}px-c{channel}-e{epoch}-r1to{ratio}-{light}",
             preprocessing=PreprocessingConfig(cnn_resolution=resolution, cnn_channels=channel),
-            training=TrainingConfig(model="alexnet", epochs=epoch, early_stopping_patience=epoch, target_recall=target_recall),
+            training=TrainingConfig(
+                model="alexnet", epochs=epoch, early_stopping_patience=epoch, target_recall=target_recall, augment=False
+            ),
             ratio=ratio,
             brightness=light,
         )

@@ -11,10 +11,13 @@ import pathlib
 from collections import defaultdict
 
 import numpy as np
+from matplotlib.figure import Figure
 
 from experiments.grids import REFERENCE_TABLE2, VARIANT_TITLES
+from pipeline.evaluation import render
 
 METRICS = ("accuracy", "auc", "recall", "precision")
+PLOT_FILE = "metrics.png"
 
 
 def aggregate(records: list[dict]) -> list[dict]:
@@ -67,15 +70,12 @@ def _table2_comparison(rows: list[dict]) -> tuple[list[str], list[list[str]]] | 
     return header, body
 
 
-def _plot(rows: list[dict], path: pathlib.Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+def _metrics_figure(rows: list[dict]) -> Figure:
+    """One bar per configuration and metric, the spread across folds as error bars."""
     names = [r["experiment"] for r in rows]
     y = np.arange(len(rows))
-    fig, axes = plt.subplots(1, len(METRICS), figsize=(4 * len(METRICS), 0.35 * len(rows) + 1.5), sharey=True)
+    figure = Figure(figsize=(4 * len(METRICS), 0.35 * len(rows) + 1.5), dpi=110)
+    axes = figure.subplots(1, len(METRICS), sharey=True)
     for axis, metric in zip(axes, METRICS):
         axis.barh(y, [r[metric] for r in rows], xerr=[r[f"{metric}_std"] for r in rows], color="#8c5a2b", alpha=0.85)
         axis.set_xlim(0, 1)
@@ -83,9 +83,8 @@ def _plot(rows: list[dict], path: pathlib.Path) -> None:
         axis.grid(axis="x", alpha=0.3)
     axes[0].set_yticks(y, names, fontsize=8)
     axes[0].invert_yaxis()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    figure.tight_layout()
+    return figure
 
 
 def _markdown_table(header: list[str], body: list[list[str]]) -> str:
@@ -94,34 +93,30 @@ def _markdown_table(header: list[str], body: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def _html_table(header: list[str], body: list[list[str]]) -> str:
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-    rows = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>" for cells in body)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
+def _html_body(title: str, notes: list[str], tables: list[tuple[str, tuple[list[str], list[list[str]]]]]) -> str:
+    sections = "".join(
+        f"<h2>{html.escape(heading)}</h2>" + render.html_table(header, [[html.escape(cell) for cell in row] for row in body])
+        for heading, (header, body) in tables
+    )
+    return (
+        f"<h1>{html.escape(title)}</h1>" + "".join(f"<p>{html.escape(note)}</p>" for note in notes) + sections
+        + f"<h2>Metrics per configuration</h2>{render.html_image(PLOT_FILE, 'metrics per configuration')}"
+    )
 
 
 def write_report(records: list[dict], out: pathlib.Path, title: str, notes: list[str]) -> pathlib.Path:
     """Write report.md, report.html and metrics.png under `out`; returns the Markdown path."""
     rows = aggregate(records)
-    out.mkdir(parents=True, exist_ok=True)
-    _plot(rows, out / "metrics.png")
     tables = [("Results per configuration (mean ± standard deviation across folds)", _table(rows))]
     comparison = _table2_comparison(rows)
     if comparison:
         tables.insert(0, ("Accuracy against the reference's Table 2", comparison))
+    page = render.html_page(title, _html_body(title, notes, tables))
+    render.write_page(out, "report.html", page, {PLOT_FILE: _metrics_figure(rows)})
     markdown = [f"# {title}", "", *notes, ""]
     for heading, (header, body) in tables:
         markdown += [f"## {heading}", "", _markdown_table(header, body), ""]
-    markdown += ["![metrics per configuration](metrics.png)", ""]
+    markdown += [f"![metrics per configuration]({PLOT_FILE})", ""]
     (out / "report.md").write_text("\n".join(markdown))
-    sections = "".join(f"<h2>{html.escape(h)}</h2>{_html_table(*t)}" for h, t in tables)
-    (out / "report.html").write_text(
-        "<!doctype html><html><head><meta charset='utf-8'><title>" + html.escape(title) + "</title><style>"
-        "body{font-family:sans-serif;margin:2em;max-width:1400px}table{border-collapse:collapse;font-size:13px}"
-        "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}td:first-child,th:first-child{text-align:left}"
-        "th{background:#f1e9df}</style></head><body>"
-        f"<h1>{html.escape(title)}</h1>" + "".join(f"<p>{html.escape(n)}</p>" for n in notes) + sections
-        + "<h2>Metrics per configuration</h2><img src='metrics.png' alt='metrics per configuration'></body></html>\n"
-    )
     (out / "summary.json").write_text(json.dumps(rows, indent=2) + "\n")
     return out / "report.md"

@@ -24,8 +24,8 @@ from experiments.grids import Experiment
 from experiments.isolation import call_in_fresh_process
 from models import features
 from models.calibration import binary_scores
-from models.model import fit_model
-from pipeline.config import PipelineConfig
+from models.spec import model_input_key
+from models.trainer import fit_model
 
 RESULTS_FILE = "results.jsonl"
 
@@ -128,8 +128,7 @@ def run_grid(
         for experiment in experiments:
             if not any(e is experiment for e, _ in todo):
                 continue
-            config = PipelineConfig(data_dir="", workdir=str(out), preprocessing=experiment.preprocessing, training=experiment.training)
-            transformed = transform(examples, config, out / "features")
+            transformed = transform(examples, experiment.preprocessing, experiment.training, out / "features")
             try:
                 subset = _subset(experiment, examples, transformed[features.BRIGHTNESS_KEY])
                 folds = fold_of([examples.image_ids[i] for i in subset], examples.labels[subset], k)
@@ -141,7 +140,7 @@ def run_grid(
             (out / "runs").mkdir(parents=True, exist_ok=True)
             with tempfile.TemporaryDirectory(prefix=f"{experiment.name}-inputs-", dir=out / "runs") as scratch:
                 inputs_path = pathlib.Path(scratch) / "inputs.npy"
-                np.save(inputs_path, transformed[config.model_input_key()][subset])
+                np.save(inputs_path, transformed[model_input_key(experiment.preprocessing, experiment.training)][subset])
                 for fold in range(k):
                     if (experiment.name, fold) in done:
                         continue

@@ -3,28 +3,25 @@
 The importer is the pipeline's first line of defence: every file either becomes
 exactly one correctly labelled tf.Example or is named in the report with the
 reason it was left out. It runs in two passes so that a conflict found late
-(the same bytes filed under two classes) can still keep both copies out.
+(the same bytes filed under two classes) can still keep both copies out. It
+touches only its own files in the output folder (the shards its manifest lists),
+and writes all shards before replacing any, so a failure leaves the old set whole.
 """
 from __future__ import annotations
 
 import dataclasses
-import filecmp
 import hashlib
-import json
-import os
 import pathlib
-from collections.abc import Callable, Iterator
+import unicodedata
+from collections.abc import Callable
 
+from ingest.errors import IngestError
+from ingest.image_check import image_format_problem
+from ingest.output_folder import MANIFEST_NAME, PARTIAL_SUFFIX, SHARD_PATTERN, check_output, settle, write_manifest
+from ingest.source_tree import Kind, classify, display, files_under, is_utf8, skip_entry
 from models import features
 
-SHARD_PATTERN = "data-*.tfrecord"
-MANIFEST_NAME = "manifest.json"
-_JPEG_MAGIC = b"\xff\xd8\xff"
-_PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-
-
-class IngestError(Exception):
-    """The source folder cannot be imported as asked (bad layout, or --strict and a bad file)."""
+__all__ = ["MANIFEST_NAME", "SHARD_PATTERN", "IngestError", "ImportReport", "import_images"]
 
 
 @dataclasses.dataclass
@@ -74,52 +71,63 @@ class _Accepted:
     image_id: str
 
 
-def image_format_problem(data: bytes) -> str | None:
-    """Why `data` is not a usable JPEG/PNG image, or None when TensorFlow decodes it.
-
-    TensorFlow's own decoder is the judge because the Transform graph decodes the
-    same bytes later; a file PIL forgives but TensorFlow rejects would fail there.
-    """
-    import tensorflow as tf
-
-    if not data:
-        return "empty file"
-    if not (data.startswith(_JPEG_MAGIC) or data.startswith(_PNG_MAGIC)):
-        return "not a JPEG or PNG image"
-    try:
-        tf.io.decode_image(data, expand_animations=False)
-    except (tf.errors.InvalidArgumentError, tf.errors.UnknownError) as error:
-        return "does not decode: " + str(error.message).strip().splitlines()[-1][:200]
-    return None
+@dataclasses.dataclass
+class _Source:
+    folders: list[pathlib.Path]
+    root_files: list[str]
+    skipped: list[dict[str, str]]
 
 
-def _class_folders(src: pathlib.Path) -> list[pathlib.Path]:
-    return sorted(p for p in src.iterdir() if p.is_dir() and not p.name.startswith("."))
+def _normalised(name: str) -> str:
+    """A folder name as a person reads it: case, Unicode form and spacing do not matter."""
+    return " ".join(unicodedata.normalize("NFKC", name).split()).casefold()
 
 
-def _files_under(folder: pathlib.Path) -> Iterator[pathlib.Path]:
-    return iter(sorted(p for p in folder.rglob("*") if p.is_file()))
-
-
-def _validate_layout(src: pathlib.Path, clean_class: str) -> list[pathlib.Path]:
-    if not src.is_dir():
-        raise IngestError(f"source folder {src} does not exist or is not a folder")
-    folders = _class_folders(src)
-    if not folders:
-        raise IngestError(f"{src} holds no class folders (expected one sub-folder per class)")
-    names = [f.name for f in folders]
+def _check_class_names(src: pathlib.Path, names: list[str], clean_class: str) -> None:
+    if not names:
+        raise IngestError(f"{display(src)} holds no class folders (expected one sub-folder per class)")
+    undecodable = [f"'{display(name)}'" for name in names if not is_utf8(name)]
+    if undecodable:
+        raise IngestError(
+            f"class folder name(s) {', '.join(undecodable)} in {display(src)} are not valid UTF-8; rename them "
+            "(each example stores its class name as text)"
+        )
+    look_alikes = [name for name in names if name != clean_class and _normalised(name) == _normalised(clean_class)]
+    if look_alikes:
+        raise IngestError(
+            f"class folder(s) {', '.join(map(repr, look_alikes))} in {display(src)} look like the clean class "
+            f"{clean_class!r} but are spelled differently, so their photos would be labelled defective; merge them "
+            "into one folder named exactly as the clean class, or name it with --clean-class"
+        )
     if clean_class not in names:
         raise IngestError(
-            f"no clean-class folder {clean_class!r} in {src} (found: {', '.join(names)}); "
+            f"no clean-class folder {clean_class!r} in {display(src)} (found: {', '.join(names)}); "
             "name the clean class with --clean-class"
         )
-    return folders
+
+
+def _read_source(src: pathlib.Path, clean_class: str) -> _Source:
+    """Class folders, ignored root files and skipped root entries; hidden folders are not classes."""
+    if not src.is_dir():
+        raise IngestError(f"source folder {display(src)} does not exist or is not a folder")
+    source = _Source(folders=[], root_files=[], skipped=[])
+    for path in sorted(src.iterdir()):
+        kind, reason = classify(path, src)
+        if kind is Kind.FOLDER and not path.name.startswith("."):
+            source.folders.append(path)
+        elif kind is Kind.FILE:
+            source.root_files.append(display(path.name))
+        elif kind is Kind.SKIP:
+            source.skipped.append(skip_entry(path, src, reason))
+    _check_class_names(src, [f.name for f in source.folders], clean_class)
+    return source
 
 
 def _scan(
     src: pathlib.Path,
     folders: list[pathlib.Path],
     clean_class: str,
+    max_pixels: int,
     progress: Callable[[int, int], None] | None,
 ) -> tuple[list[_Accepted], dict[str, ClassCount], list[dict[str, str]]]:
     """First pass: validate and hash every file, drop duplicates, find label conflicts."""
@@ -127,21 +135,24 @@ def _scan(
         f.name: ClassCount(label=features.CLEAN if f.name == clean_class else features.DEFECTIVE)
         for f in folders
     }
-    all_files = [(f.name, path) for f in folders for path in _files_under(f)]
+    all_files: list[tuple[str, pathlib.Path]] = []
+    skipped: list[dict[str, str]] = []
+    for folder in folders:
+        files, not_read = files_under(folder, src)
+        all_files += [(folder.name, path) for path in files]
+        skipped += not_read
     accepted: dict[str, _Accepted] = {}
     classes_of: dict[str, set[str]] = {}
-    skipped: list[dict[str, str]] = []
     for done, (class_name, path) in enumerate(all_files, start=1):
         classes[class_name].files += 1
-        relative = str(path.relative_to(src))
         try:
             data = path.read_bytes()
         except OSError as error:
-            skipped.append({"path": relative, "reason": f"unreadable: {error.strerror or error}"})
+            skipped.append(skip_entry(path, src, f"unreadable: {error.strerror or error}"))
             continue
-        problem = image_format_problem(data)
+        problem = image_format_problem(data, max_pixels)
         if problem:
-            skipped.append({"path": relative, "reason": problem})
+            skipped.append(skip_entry(path, src, problem))
         else:
             image_id = hashlib.sha256(data).hexdigest()
             classes_of.setdefault(image_id, set()).add(class_name)
@@ -154,7 +165,7 @@ def _scan(
     for image_id, names in classes_of.items():
         if len(names) > 1:
             reason = "identical bytes filed under several classes: " + ", ".join(sorted(names))
-            skipped.append({"path": str(accepted.pop(image_id).path.relative_to(src)), "reason": reason})
+            skipped.append(skip_entry(accepted.pop(image_id).path, src, reason))
     return list(accepted.values()), classes, skipped
 
 
@@ -177,43 +188,37 @@ def _example(data: bytes, label: int, class_name: str, image_id: str) -> bytes:
     return example.SerializeToString()
 
 
-def _prepare_output(out: pathlib.Path, overwrite: bool) -> None:
-    if out.exists() and any(out.iterdir()) and not overwrite:
-        raise IngestError(f"output folder {out} is not empty; pass --overwrite to replace its shards")
-    out.mkdir(parents=True, exist_ok=True)
-
-
-def _settle(written: pathlib.Path, target: pathlib.Path) -> None:
-    """Move a new shard into place unless an identical one is already there.
-
-    ImportExampleGen fingerprints its input by file modification time, so
-    rewriting an unchanged shard would make TFX rerun the whole pipeline.
-    """
-    if target.exists() and filecmp.cmp(written, target, shallow=False):
-        written.unlink()
-    else:
-        os.replace(written, target)
-
-
 def _write_shards(
-    src: pathlib.Path, out: pathlib.Path, accepted: list[_Accepted], classes: dict[str, ClassCount], shard_size: int
+    src: pathlib.Path,
+    out: pathlib.Path,
+    accepted: list[_Accepted],
+    classes: dict[str, ClassCount],
+    shard_size: int,
+    own: set[str],
 ) -> list[str]:
+    """Write every shard beside its final name first, then move them all in and drop the stale own ones."""
     import tensorflow as tf
 
     count = max(1, -(-len(accepted) // shard_size))
     names = [f"data-{i:05d}-of-{count:05d}.tfrecord" for i in range(count)]
-    for index, name in enumerate(names):
-        partial = out / (name + ".partial")
-        with tf.io.TFRecordWriter(str(partial)) as writer:
-            for item in accepted[index * shard_size : (index + 1) * shard_size]:
-                data = item.path.read_bytes()
-                if hashlib.sha256(data).hexdigest() != item.image_id:
-                    raise IngestError(f"{item.path.relative_to(src)} changed while it was being imported")
-                writer.write(_example(data, classes[item.class_name].label, item.class_name, item.image_id))
-                classes[item.class_name].written += 1
-        _settle(partial, out / name)
-    for stale in set(out.glob(SHARD_PATTERN)) - {out / name for name in names}:
-        stale.unlink()
+    partials = [out / (name + PARTIAL_SUFFIX) for name in names]
+    try:
+        for index, partial in enumerate(partials):
+            with tf.io.TFRecordWriter(str(partial)) as writer:
+                for item in accepted[index * shard_size : (index + 1) * shard_size]:
+                    data = item.path.read_bytes()
+                    if hashlib.sha256(data).hexdigest() != item.image_id:
+                        raise IngestError(f"{display(item.path.relative_to(src))} changed while it was being imported")
+                    writer.write(_example(data, classes[item.class_name].label, item.class_name, item.image_id))
+                    classes[item.class_name].written += 1
+    except BaseException:
+        for partial in partials:
+            partial.unlink(missing_ok=True)
+        raise
+    for partial, name in zip(partials, names, strict=True):
+        settle(partial, out / name)
+    for stale in own - set(names):
+        (out / stale).unlink(missing_ok=True)
     return names
 
 
@@ -225,30 +230,42 @@ def import_images(
     strict: bool = False,
     overwrite: bool = False,
     shard_size: int = 1000,
+    max_pixels: int = features.MAX_IMAGE_PIXELS,
     progress: Callable[[int, int], None] | None = None,
 ) -> ImportReport:
     """Import class folders under `src` into TFRecord shards and a manifest under `out`.
 
-    Raises IngestError for an unusable layout, and in strict mode for any skipped
-    file, before anything is written.
+    Raises IngestError for an unusable layout or output folder, and in strict mode
+    for any skipped file or entry, before anything is written.
     """
     if shard_size < 1:
         raise IngestError("shard size must be at least 1")
+    if max_pixels < 1:
+        raise IngestError(f"max_pixels must be at least 1, got {max_pixels}")
     src, out = src.resolve(), out.resolve()
-    folders = _validate_layout(src, clean_class)
-    accepted, classes, skipped = _scan(src, folders, clean_class, progress)
+    source = _read_source(src, clean_class)
+    own = check_output(src, out, overwrite)
+    accepted, classes, skipped = _scan(src, source.folders, clean_class, max_pixels, progress)
+    skipped = source.skipped + skipped
     if strict and skipped:
         listing = "; ".join(f"{s['path']}: {s['reason']}" for s in skipped)
         raise IngestError(f"--strict: {len(skipped)} file(s) could not be imported: {listing}")
-    _prepare_output(out, overwrite)
+    created = not out.exists()
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        shards = _write_shards(src, out, accepted, classes, shard_size, own)
+    except BaseException:
+        if created:
+            out.rmdir()
+        raise
     report = ImportReport(
-        source=str(src),
-        output=str(out),
+        source=display(src),
+        output=display(out),
         clean_class=clean_class,
         classes=classes,
         skipped=skipped,
-        ignored_root_files=sorted(p.name for p in src.iterdir() if p.is_file()),
-        shards=_write_shards(src, out, accepted, classes, shard_size),
+        ignored_root_files=source.root_files,
+        shards=shards,
     )
-    (out / MANIFEST_NAME).write_text(json.dumps(report.to_json(), indent=2) + "\n")
+    write_manifest(out, report.to_json())
     return report

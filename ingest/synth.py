@@ -12,334 +12,52 @@ alone, in any order, byte for byte.
 """
 from __future__ import annotations
 
-import dataclasses
-import functools
-import itertools
-import math
+import json
+import os
 import pathlib
-from typing import Callable
+import re
+import shutil
+from collections.abc import Callable, Iterator
 
 import numpy as np
 from PIL import Image
-from scipy import ndimage
 
+from ingest.leather_surface import DEFECT_TYPES, IMAGE_SIZE, PAINTERS, draw_hide, paint_defect, photograph
+from ingest.source_tree import display
 from models.features import DEFAULT_CLEAN_CLASS
 
-DEFECT_TYPES = ("fly bite", "tick mark", "cut", "wrinkle", "stain", "grain defect")
 CLASSES = (DEFAULT_CLEAN_CLASS, *DEFECT_TYPES)
-IMAGE_SIZE = 227
 MIN_SIZE = 64
-BRIGHT_SHARE = 0.4
 JPEG_QUALITY = 90
-
-# Grayscale weights of PIL's "L" conversion (ITU-R 601), the brightness the importer sees.
-_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
-# Hide colours as RGB directions, scaled to a drawn brightness afterwards. Saturated dark
-# hues (burgundy, oxblood) turn pink when made bright, so bright hides draw from pale
-# leather colours; neither choice looks at the class.
-_DARK_PALETTE = np.array(
-    [
-        (0.55, 0.36, 0.22),  # brown
-        (0.45, 0.30, 0.24),  # chocolate
-        (0.70, 0.45, 0.25),  # cognac
-        (0.50, 0.14, 0.18),  # burgundy
-        (0.42, 0.16, 0.12),  # oxblood
-        (0.30, 0.29, 0.28),  # black
-        (0.42, 0.40, 0.30),  # olive
-    ],
-    dtype=np.float32,
-)
-_BRIGHT_PALETTE = np.array(
-    [
-        (0.80, 0.60, 0.40),  # tan
-        (0.78, 0.55, 0.33),  # camel
-        (0.85, 0.78, 0.64),  # cream
-        (0.62, 0.60, 0.58),  # light grey
-        (0.66, 0.58, 0.50),  # taupe
-        (0.75, 0.66, 0.48),  # sand
-    ],
-    dtype=np.float32,
-)
-# Painter strengths: natural marks on every hide stay below the faintest defect.
-_NATURAL_MARK_STRENGTH = (0.03, 0.15)
-_DEFECT_STRENGTH = (0.4, 1.0)
+MARKER_NAME = ".leather-synth"
+"""Written first into every output folder: --overwrite replaces only a folder holding it."""
+CLASS_BLOCK = 1_000_000
+"""Classes are shuffled within blocks of this many images, so a huge set starts writing at once."""
+# The colour trap (--colour-confound): clean hides brown to tan, defective ones blue.
+TRAP_HUE_BANDS = {False: (20.0, 45.0), True: (200.0, 225.0)}
 # Stream namespaces under the user's seed: one for the class order, one per image.
 _LABEL_STREAM = 0
 _IMAGE_STREAM = 1
+_PARTIAL = ".partial"
+_IMAGE_NAME = re.compile(r"synth_\d{6,}\.jpg(\.partial)?")
 
 
-@dataclasses.dataclass
-class _Hide:
-    """A leather surface before it is photographed; defects edit height and albedo."""
-
-    height: np.ndarray  # (size, size) relief, zero mean; grooves and pits are negative
-    albedo: np.ndarray  # (size, size, 3) surface colour on the 0-255 scale
-    light: np.ndarray  # (size, size) illumination with mean 1: gradient and vignette
-    light_dir: tuple[float, float]  # (dy, dx) direction the light comes from
-    relief: float  # how strongly slopes shade
-    occlusion: float  # how much darker low ground looks
-    noise: np.ndarray  # (size, size, 3) sensor noise, drawn early to keep streams aligned
-
-    @property
-    def size(self) -> int:
-        """Side length in pixels; painters scale their marks by it."""
-        return self.height.shape[0]
-
-
-@functools.lru_cache(maxsize=4)
-def _grid(size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Pixel row and column coordinates, shared by every image of one size."""
-    rows, cols = np.mgrid[0:size, 0:size].astype(np.float32)
-    rows.flags.writeable = False
-    cols.flags.writeable = False
-    return rows, cols
-
-
-def _smoothstep(x: np.ndarray) -> np.ndarray:
-    """0 below 0, 1 above 1, smooth in between: soft ends without visible seams."""
-    x = np.clip(x, 0.0, 1.0)
-    return x * x * (3.0 - 2.0 * x)
-
-
-def _smooth_noise(rng: np.random.Generator, size: int, scale: float) -> np.ndarray:
-    """Unit-variance noise whose features are about `scale` pixels wide (bicubic upsampling)."""
-    cells = max(2, math.ceil(size / scale) + 1)
-    coarse = rng.standard_normal((cells, cells)).astype(np.float32)
-    fine = np.asarray(Image.fromarray(coarse).resize((size, size), Image.BICUBIC))
-    return (fine - fine.mean()) / (fine.std() + 1e-6)
-
-
-def _pebbles(rng: np.random.Generator, size: int, cell: float, aspect: float, angle: float) -> np.ndarray:
-    """Distance to the nearest cell border of a cellular (Worley) pattern, about 0 to 1.
-
-    Leather grain is a field of flat pebbles split by grooves. Cell centres sit on a
-    jittered lattice, so each pixel only needs its 3x3 neighbouring lattice cells: nine
-    vectorised passes instead of a nearest-neighbour search.
-    """
-    rows, cols = _grid(size)
-    cos, sin = math.cos(angle), math.sin(angle)
-    u = (cols * cos + rows * sin) / (cell * aspect)
-    v = (rows * cos - cols * sin) / cell
-    u -= u.min() - 1
-    v -= v.min() - 1
-    iu, iv = u.astype(np.intp), v.astype(np.intp)
-    width = int(iu.max()) + 2
-    jitter_u = rng.random((int(iv.max()) + 2) * width, dtype=np.float32)
-    jitter_v = rng.random(jitter_u.size, dtype=np.float32)
-    base = iv * width + iu
-    frac_u, frac_v = u - iu, v - iv
-    first = np.full((size, size), np.inf, dtype=np.float32)
-    second = first.copy()
-    for dv, du in itertools.product((-1, 0, 1), repeat=2):
-        cell_index = base + (dv * width + du)
-        dist = (frac_v - dv - jitter_v.take(cell_index)) ** 2 + (frac_u - du - jitter_u.take(cell_index)) ** 2
-        np.minimum(second, np.maximum(first, dist), out=second)
-        np.minimum(first, dist, out=first)
-    return np.sqrt(second) - np.sqrt(first)
-
-
-def _band(
-    size: int, centre: np.ndarray, angle: float, half_length: float, bend: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """Signed distance across a gently curved line, and a soft window along it.
-
-    Cuts, tick marks, creases and wrinkles are all profiles across such a line, so this
-    one routine places them all; `bend` is the sideways sag at the ends per unit length.
-    """
-    rows, cols = _grid(size)
-    cos, sin = math.cos(angle), math.sin(angle)
-    along = (cols - centre[1]) * cos + (rows - centre[0]) * sin
-    across = (rows - centre[0]) * cos - (cols - centre[1]) * sin - bend * along * along / half_length
-    window = _smoothstep((half_length - np.abs(along)) / max(2.0, 0.2 * half_length))
-    return across, window
-
-
-def _blob(rng: np.random.Generator, size: int, centre: np.ndarray, radius: float, softness: float) -> np.ndarray:
-    """Soft mask, 0 to 1, of an irregular roundish region: pits, stains, disturbed patches."""
-    rows, cols = _grid(size)
-    dy, dx = rows - centre[0], cols - centre[1]
-    theta = np.arctan2(dy, dx)
-    harmonics = np.arange(2, 5)
-    amplitudes = rng.uniform(0.0, 0.35, harmonics.size) / harmonics
-    phases = rng.uniform(0.0, 2 * math.pi, harmonics.size)
-    edge = radius * (1 + sum(a * np.cos(h * theta + p) for a, h, p in zip(amplitudes, harmonics, phases)))
-    return 0.5 * (1 + np.tanh((edge - np.hypot(dy, dx)) / (2 * softness)))
-
-
-def _position(rng: np.random.Generator, size: int, margin: float) -> np.ndarray:
-    """A random (row, col) at least `margin` from every edge, so marks are not cut off."""
-    return rng.uniform(margin, size - margin, 2)
-
-
-def _tone(hide: _Hide, mask: np.ndarray, change: float | np.ndarray) -> None:
-    """Scale the albedo by (1 + change) where `mask` is 1; `change` may be per channel."""
-    hide.albedo *= 1 + mask[..., None] * np.asarray(change, dtype=np.float32)
-
-
-# Defect painters: each edits a hide in place. `strength` in (0, 1] scales depth and
-# contrast, so the same painter draws a faint natural mark or a clear defect.
-
-
-def _paint_fly_bite(rng: np.random.Generator, hide: _Hide, strength: float) -> None:
-    """A cluster of small dark pits where insects bit the living animal."""
-    scale = hide.size / IMAGE_SIZE
-    centre = _position(rng, hide.size, 20 * scale)
-    spread = rng.uniform(3, 16) * scale
-    for _ in range(rng.integers(1, 7)):
-        pit = _blob(rng, hide.size, centre + rng.normal(0, spread, 2), rng.uniform(1.8, 4.0) * scale, 0.7 * scale)
-        hide.height -= 2.5 * strength * pit
-        _tone(hide, pit, -0.6 * strength)
-
-
-def _paint_tick_mark(rng: np.random.Generator, hide: _Hide, strength: float) -> None:
-    """One to three short healed scars, lighter or darker than the hide."""
-    scale = hide.size / IMAGE_SIZE
-    centre = _position(rng, hide.size, 20 * scale)
-    change = rng.choice([-0.6, 0.4]) * strength
-    for _ in range(rng.integers(1, 4)):
-        across, window = _band(
-            hide.size, centre + rng.normal(0, 6 * scale, 2), rng.uniform(0, math.pi),
-            rng.uniform(5, 14) * scale, rng.uniform(-0.3, 0.3),
-        )
-        scar = np.exp(-((across / (rng.uniform(1.5, 3.5) * scale)) ** 2)) * window
-        hide.height += 1.2 * strength * scar
-        _tone(hide, scar, change)
-
-
-def _paint_cut(rng: np.random.Generator, hide: _Hide, strength: float) -> None:
-    """A thin, possibly curved, dark groove with slightly raised lips."""
-    scale = hide.size / IMAGE_SIZE
-    width = rng.uniform(1.0, 2.2) * scale
-    across, window = _band(
-        hide.size, _position(rng, hide.size, 40 * scale), rng.uniform(0, math.pi),
-        rng.uniform(30, 90) * scale, rng.uniform(-0.25, 0.25),
-    )
-    groove = np.exp(-((across / width) ** 2)) * window
-    lips = np.exp(-(((np.abs(across) - 2 * width) / width) ** 2)) * window
-    hide.height += strength * (0.6 * lips - 3.0 * groove)
-    _tone(hide, groove, -0.7 * strength)
-
-
-def _paint_wrinkle(rng: np.random.Generator, hide: _Hide, strength: float) -> None:
-    """A set of soft parallel ridges, as where the hide was folded or grew in folds."""
-    scale = hide.size / IMAGE_SIZE
-    spacing = rng.uniform(12, 22) * scale
-    ridges = rng.integers(2, 6)
-    across, window = _band(
-        hide.size, _position(rng, hide.size, 35 * scale), rng.uniform(0, math.pi),
-        rng.uniform(30, 90) * scale, rng.uniform(-0.2, 0.2),
-    )
-    envelope = np.exp(-((across / (ridges * spacing / 2)) ** 2)) * window
-    wave = np.cos(2 * math.pi * across / spacing) * envelope
-    hide.height += 1.2 * strength * wave
-    _tone(hide, wave, 0.3 * strength)
-
-
-def _paint_stain(rng: np.random.Generator, hide: _Hide, strength: float) -> None:
-    """A soft irregular blob of changed colour: water, oil or dye."""
-    scale = hide.size / IMAGE_SIZE
-    radius = rng.uniform(15, 45) * scale
-    mask = _blob(rng, hide.size, _position(rng, hide.size, radius), radius, rng.uniform(0.08, 0.25) * radius)
-    change = rng.choice([-0.4, 0.25]) + rng.normal(0, 0.04, 3)
-    _tone(hide, mask, strength * change)
-
-
-def _paint_grain_defect(rng: np.random.Generator, hide: _Hide, strength: float) -> None:
-    """A patch whose grain is coarse, stretched and rough instead of the hide's own."""
-    scale = hide.size / IMAGE_SIZE
-    radius = rng.uniform(12, 40) * scale
-    mask = _blob(rng, hide.size, _position(rng, hide.size, radius), radius, rng.uniform(1.5, 4) * scale)
-    grain = _pebbles(rng, hide.size, rng.uniform(8, 16) * scale, rng.uniform(1, 2.5), rng.uniform(0, math.pi))
-    disturbed = rng.uniform(2.0, 4.0) * (1 - np.exp(-grain / 0.15)) + 0.5 * _smooth_noise(rng, hide.size, 2 * scale)
-    hide.height += strength * mask * (disturbed - disturbed.mean() - hide.height)
-    _tone(hide, mask, rng.choice([-0.25, 0.2]) * strength)
-
-
-_PAINTERS: dict[str, Callable[[np.random.Generator, _Hide, float], None]] = {
-    "fly bite": _paint_fly_bite,
-    "tick mark": _paint_tick_mark,
-    "cut": _paint_cut,
-    "wrinkle": _paint_wrinkle,
-    "stain": _paint_stain,
-    "grain defect": _paint_grain_defect,
-}
-
-
-def _hide_colour(rng: np.random.Generator) -> np.ndarray:
-    """An RGB hide colour whose grayscale level is bright or dark by the reference definition."""
-    bright = rng.random() < BRIGHT_SHARE
-    luma = rng.uniform(150, 205) if bright else rng.uniform(35, 110)
-    palette = _BRIGHT_PALETTE if bright else _DARK_PALETTE
-    colour = palette[rng.integers(len(palette))] * rng.uniform(0.92, 1.08, 3).astype(np.float32)
-    grey = float(colour @ _LUMA)
-    colour = (grey + (colour - grey) * rng.uniform(0.55, 1.0)) * (luma / grey)
-    if colour.max() > 240:  # a bright saturated hue would clip: desaturate towards grey
-        colour = luma + (colour - luma) * (240 - luma) / (colour.max() - luma)
-    return colour
-
-
-def _draw_hide(rng: np.random.Generator, size: int) -> _Hide:
-    """Everything about a patch except its defect, drawn the same way for every class."""
-    scale = size / IMAGE_SIZE
-    rows, cols = _grid(size)
-    colour = _hide_colour(rng)
-
-    cells = _pebbles(rng, size, rng.uniform(3.0, 7.0) * scale, rng.uniform(1.0, 1.6), rng.uniform(0, math.pi))
-    height = rng.uniform(0.6, 1.4) * (1 - np.exp(-cells / rng.uniform(0.08, 0.2)))
-    height += rng.uniform(0.1, 0.3) * _smooth_noise(rng, size, 1.5 * scale)
-    pores = np.zeros((size, size), dtype=np.float32)
-    spots = rng.integers(0, size, (rng.poisson(rng.uniform(100, 600) * scale * scale), 2))
-    np.add.at(pores, (spots[:, 0], spots[:, 1]), rng.uniform(1.0, 4.0, len(spots)).astype(np.float32))
-    height -= ndimage.gaussian_filter(pores, 0.7 * scale)
-
-    mottle = rng.uniform(0.01, 0.03) * _smooth_noise(rng, size, 40 * scale)
-    mottle += rng.uniform(0.005, 0.015) * _smooth_noise(rng, size, 8 * scale)
-    albedo = colour * (1 + mottle)[..., None]
-
-    angle = rng.uniform(0, 2 * math.pi)
-    ramp = ((cols * math.cos(angle) + rows * math.sin(angle)) / size - 0.5) * rng.uniform(0, 0.2)
-    centre = size / 2 + rng.normal(0, 0.1 * size, 2)
-    radius2 = ((rows - centre[0]) ** 2 + (cols - centre[1]) ** 2) / (size * size / 2)
-    light = (1 + ramp) * (1 - rng.uniform(0, 0.15) * radius2)
-
-    light_angle = rng.uniform(0, 2 * math.pi)
-    hide = _Hide(
-        height=height - height.mean(),
-        albedo=albedo.astype(np.float32),
-        light=(light / light.mean()).astype(np.float32),
-        light_dir=(math.sin(light_angle), math.cos(light_angle)),
-        relief=rng.uniform(0.1, 0.35),
-        occlusion=rng.uniform(0.04, 0.12),
-        noise=rng.uniform(0.5, 2.5) * rng.standard_normal((size, size, 3), dtype=np.float32),
-    )
-    # Natural marks below defect level, on clean and defective hides alike.
-    for _ in range(rng.poisson(1.5)):
-        _PAINTERS[DEFECT_TYPES[rng.integers(len(DEFECT_TYPES))]](rng, hide, rng.uniform(*_NATURAL_MARK_STRENGTH))
-    return hide
-
-
-def _photograph(hide: _Hide) -> np.ndarray:
-    """Light the hide (slope shading, occlusion, gradient, vignette), add noise, quantise."""
-    slope_y, slope_x = np.gradient(hide.height)
-    shade = 1 + hide.relief * (hide.light_dir[0] * slope_y + hide.light_dir[1] * slope_x)
-    shade += hide.occlusion * hide.height
-    rgb = hide.albedo * (hide.light * np.maximum(shade, 0.2))[..., None] + hide.noise
-    return np.clip(np.rint(rgb), 0, 255).astype(np.uint8)
-
-
-def render_patch(rng: np.random.Generator, defect: str | None, size: int = IMAGE_SIZE) -> np.ndarray:
+def render_patch(
+    rng: np.random.Generator, defect: str | None, size: int = IMAGE_SIZE, *, colour_confound: bool = False
+) -> np.ndarray:
     """One size x size x 3 uint8 leather photo with the given defect type, or clean for None.
 
     The hide is drawn before the defect, so the same generator state rendered with and
-    without a defect gives the same background: the difference is the defect alone.
+    without a defect gives the same background: the difference is the defect alone
+    (and, with `colour_confound`, the hue band of its class).
     """
-    if defect is not None and defect not in _PAINTERS:
+    if defect is not None and defect not in PAINTERS:
         raise ValueError(f"unknown defect type {defect!r}; expected one of {', '.join(DEFECT_TYPES)}")
     _check_size(size)
-    hide = _draw_hide(rng, size)
+    hide = draw_hide(rng, size, TRAP_HUE_BANDS[defect is not None] if colour_confound else None)
     if defect is not None:
-        _PAINTERS[defect](rng, hide, rng.uniform(*_DEFECT_STRENGTH))
-    return _photograph(hide)
+        paint_defect(rng, hide, defect)
+    return photograph(hide)
 
 
 def _check_size(size: int) -> None:
@@ -348,25 +66,52 @@ def _check_size(size: int) -> None:
         raise ValueError(f"size must be at least {MIN_SIZE} pixels so defects stay visible, got {size}")
 
 
-def assign_classes(count: int, seed: int, defect_share: float = 0.5) -> list[str]:
-    """The class folder of each image index, shuffled by `seed`.
-
-    Exactly round(count * (1 - defect_share)) images are clean and the rest are spread as
-    evenly as possible over DEFECT_TYPES, so small data sets still have balanced labels.
-    """
+def _check_arguments(count: int, seed: int, defect_share: float) -> None:
     if count < 1:
         raise ValueError(f"count must be at least 1, got {count}")
     if not 0.0 <= defect_share <= 1.0:
         raise ValueError(f"defect_share must be between 0 and 1, got {defect_share}")
     if seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed}")
-    clean = round(count * (1 - defect_share))
-    per_type, extra = divmod(count - clean, len(DEFECT_TYPES))
-    labels = [DEFAULT_CLEAN_CLASS] * clean
-    for i, name in enumerate(DEFECT_TYPES):
-        labels += [name] * (per_type + (i < extra))
-    order = _stream(seed, _LABEL_STREAM).permutation(count)
-    return [labels[i] for i in order]
+
+
+def _block_labels(start: int, stop: int, clean_share: float) -> list[str]:
+    """The classes of images start..stop-1 in order before shuffling, cut from the whole set's totals.
+
+    Image i of the whole set is clean while i < round(count * clean_share), and the
+    defective images take the defect types in turn, so every prefix of blocks holds
+    its share and the totals are exact whatever the block size.
+    """
+    clean_before, clean_after = round(start * clean_share), round(stop * clean_share)
+    labels = [DEFAULT_CLEAN_CLASS] * (clean_after - clean_before)
+    defective_before, defective_after = start - clean_before, stop - clean_after
+    for turn, name in enumerate(DEFECT_TYPES):
+        labels += [name] * (_turns(defective_after, turn) - _turns(defective_before, turn))
+    return labels
+
+
+def _turns(defective: int, turn: int) -> int:
+    """How many of the first `defective` defective images fall to the defect type at position `turn`."""
+    return (defective - turn + len(DEFECT_TYPES) - 1) // len(DEFECT_TYPES)
+
+
+def assign_classes(count: int, seed: int, defect_share: float = 0.5) -> Iterator[str]:
+    """The class folder of each image index in turn, shuffled by `seed` within blocks of CLASS_BLOCK.
+
+    Exactly round(count * (1 - defect_share)) images are clean and the rest are spread as
+    evenly as possible over DEFECT_TYPES, so small data sets still have balanced labels.
+    A set of at most CLASS_BLOCK images is one block: one shuffle of the whole set.
+    """
+    _check_arguments(count, seed, defect_share)
+    return _classes(count, seed, 1 - defect_share)
+
+
+def _classes(count: int, seed: int, clean_share: float) -> Iterator[str]:
+    shuffler = _stream(seed, _LABEL_STREAM)
+    for start in range(0, count, CLASS_BLOCK):
+        stop = min(start + CLASS_BLOCK, count)
+        labels = _block_labels(start, stop, clean_share)
+        yield from (labels[i] for i in shuffler.permutation(stop - start))
 
 
 def _stream(seed: int, *key: int) -> np.random.Generator:
@@ -379,6 +124,46 @@ def image_rng(seed: int, index: int) -> np.random.Generator:
     return _stream(seed, _IMAGE_STREAM, index)
 
 
+def _not_generated(out: pathlib.Path) -> list[str]:
+    """Entries under `out` that the generator would not have written (relative paths)."""
+    foreign = []
+    for entry in sorted(out.iterdir()):
+        if entry.is_symlink() or not (
+            (entry.name == MARKER_NAME and entry.is_file()) or (entry.name in CLASSES and entry.is_dir())
+        ):
+            foreign.append(display(entry.relative_to(out)))
+        elif entry.is_dir():
+            foreign += [
+                display(f.relative_to(out)) for f in sorted(entry.iterdir())
+                if f.is_symlink() or not (f.is_file() and _IMAGE_NAME.fullmatch(f.name))
+            ]
+    return foreign
+
+
+def _prepare_output(out: pathlib.Path, overwrite: bool) -> None:
+    """Refuse any output path but a new or empty folder, or with --overwrite one the generator wrote alone."""
+    if out.is_symlink():
+        raise ValueError(f"output path {display(out)} is a symbolic link; give the folder itself or another path")
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"output path {display(out)} is not a folder")
+    if not out.exists() or not any(out.iterdir()):
+        return
+    if not overwrite:
+        raise ValueError(f"output folder {display(out)} is not empty; pass --overwrite to replace it")
+    if not (out / MARKER_NAME).is_file():
+        raise ValueError(
+            f"output folder {display(out)} was not written by leather data synth (it holds no {MARKER_NAME}); "
+            "refusing to replace it: choose another folder or delete it yourself"
+        )
+    foreign = _not_generated(out)
+    if foreign:
+        raise ValueError(
+            f"output folder {display(out)} holds {len(foreign)} file(s) leather data synth did not write "
+            f"({', '.join(foreign[:5])}{', ...' if len(foreign) > 5 else ''}); refusing to replace it"
+        )
+    shutil.rmtree(out)
+
+
 def generate_dataset(
     out_dir: pathlib.Path,
     count: int,
@@ -386,26 +171,36 @@ def generate_dataset(
     *,
     defect_share: float = 0.5,
     size: int = IMAGE_SIZE,
+    colour_confound: bool = False,
+    overwrite: bool = False,
     progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, int]:
-    """Write `count` JPEG leather photos into one folder per class under `out_dir`.
+    """Write `count` JPEG leather photos into one folder per class under `out_dir`, one at a time.
 
     The layout is what the importer reads: `non defective` for clean patches and one
-    folder per defect type, files named synth_<index>.jpg. Returns files written per
-    class folder. The same arguments always give byte-identical files.
+    folder per defect type, files named synth_<index>.jpg, plus the MARKER_NAME file.
+    `progress` is called after each image is on disk. Returns files written per class
+    folder. The same arguments always give byte-identical files.
     """
-    labels = assign_classes(count, seed, defect_share)
+    _check_arguments(count, seed, defect_share)
     _check_size(size)
     out_dir = pathlib.Path(out_dir)
-    written = {name: 0 for name in CLASSES if name in labels}
-    for name in written:
-        (out_dir / name).mkdir(parents=True, exist_ok=True)
-    report_every = max(1, count // 100)
-    for index, label in enumerate(labels):
+    _prepare_output(out_dir, overwrite)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    settings = {"count": count, "seed": seed, "defect_share": defect_share, "size": size}
+    marker = {"written_by": "leather data synth", **settings, "colour_confound": colour_confound}
+    (out_dir / MARKER_NAME).write_text(json.dumps(marker) + "\n")
+    written = dict.fromkeys(CLASSES, 0)
+    for index, label in enumerate(_classes(count, seed, 1 - defect_share)):
+        if not written[label]:
+            (out_dir / label).mkdir(exist_ok=True)
         defect = None if label == DEFAULT_CLEAN_CLASS else label
-        pixels = render_patch(image_rng(seed, index), defect, size)
-        Image.fromarray(pixels).save(out_dir / label / f"synth_{index:06d}.jpg", quality=JPEG_QUALITY)
+        pixels = render_patch(image_rng(seed, index), defect, size, colour_confound=colour_confound)
+        path = out_dir / label / f"synth_{index:06d}.jpg"
+        partial = path.with_name(path.name + _PARTIAL)  # an interrupted run leaves no truncated JPEG
+        Image.fromarray(pixels).save(partial, format="JPEG", quality=JPEG_QUALITY)
+        os.replace(partial, path)
         written[label] += 1
-        if progress is not None and ((index + 1) % report_every == 0 or index + 1 == count):
+        if progress is not None:
             progress(index + 1, count)
-    return written
+    return {name: files for name, files in written.items() if files}

@@ -16,11 +16,15 @@ every device.
 from __future__ import annotations
 
 import pathlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import tensorflow as tf
 
 from models import features
+
+if TYPE_CHECKING:
+    from models.spec import TrainingConfig
 
 LRN_DEPTH_RADIUS = 2
 """Normalise over 5 channels: the channel itself and 2 on either side."""
@@ -78,6 +82,12 @@ def _conv(x: tf.Tensor, filters: int, size: int, name: str, groups: int = 1, str
         for index, part in enumerate(parts)
     ]
     return tf.keras.layers.Concatenate(axis=-1, name=name)(outputs)
+
+
+def build(
+    training: TrainingConfig, input_shape: tuple[int, ...], moments: tuple[np.ndarray, np.ndarray] | None
+) -> tf.keras.Model:
+    return build_alexnet(input_shape[0], input_shape[-1], weights_path=training.pretrained_weights)
 
 
 def build_alexnet(resolution: int, channels: int = 3, weights_path: str | None = None) -> tf.keras.Model:

@@ -1,4 +1,4 @@
-"""Feature keys and fixed facts shared by ingestion, Transform, training and serving.
+"""Feature keys and fixed facts shared by ingestion, Transform and training.
 
 Every module that names a feature imports it from here, so a renamed key cannot
 leave a stale copy behind in the schema, the serving signature or a test.
@@ -10,6 +10,8 @@ IMAGE_KEY = "image"
 LABEL_KEY = "label"
 DEFECT_TYPE_KEY = "defect_type"
 IMAGE_ID_KEY = "image_id"
+# Added by the ColourVariants component: which colour shift an example's image went through.
+VARIANT_KEY = "variant"
 
 # Binary label values.
 CLEAN = 0
@@ -25,15 +27,6 @@ BRIGHTNESS_KEY = "brightness"
 BRIGHT = "bright"
 DARK = "dark"
 
-# The exported model's signatures, their inputs and outputs (the serving contract).
-SERVING_DEFAULT_SIGNATURE = "serving_default"
-PREDICT_IMAGE_SIGNATURE = "predict_image"
-TRANSFORM_SIGNATURE = "transform_features"
-EXAMPLES_INPUT = "examples"
-IMAGE_BYTES_INPUT = "image_bytes"
-PROBABILITY_OUTPUT = "probability"
-LABEL_OUTPUT = "label"
-
 # Reference method defaults (../shared/reference/method.md).
 FEATURE_SIZE = 50
 BLOCK_GRID = 5
@@ -44,3 +37,4 @@ BRIGHT_PIXEL_LEVEL = 125
 BRIGHT_PIXEL_SHARE = 0.7
 CNN_RESOLUTIONS = (50, 100, 150, 200)
 MLP_HIDDEN_UNITS = (10, 20, 50, 100)
+MAX_IMAGE_PIXELS = 50_000_000  # refuse larger images from their header, before decoding (pixel bombs); far above any hide photo

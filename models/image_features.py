@@ -117,13 +117,71 @@ def image_features(
     return outputs
 
 
+def _big_endian(data: tf.Tensor, offset: int, length: int) -> tf.Tensor:
+    digits = tf.cast(tf.io.decode_raw(tf.strings.substr(data, offset, length), tf.uint8), tf.int64)
+    return tf.reduce_sum(digits * tf.constant([256 ** (length - 1 - i) for i in range(length)], tf.int64))
+
+
+def _little_endian(data: tf.Tensor, offset: int, length: int) -> tf.Tensor:
+    digits = tf.cast(tf.io.decode_raw(tf.strings.substr(data, offset, length), tf.uint8), tf.int64)
+    return tf.reduce_sum(digits * tf.constant([256**i for i in range(length)], tf.int64))
+
+
+def header_size(data: tf.Tensor) -> tf.Tensor:
+    """[width, height] int64 of an encoded JPEG, PNG, GIF or BMP, read from its header without decoding.
+
+    Other or truncated bytes give [0, 0] and are left to the decoder to refuse.
+    A BMP's height may be negative (top-down rows); its magnitude is the size.
+    """
+    length = tf.strings.length(data)
+    magic = tf.strings.substr(data, 0, 4)
+    is_jpeg = tf.strings.substr(data, 0, 2) == b"\xff\xd8"
+    is_png = tf.logical_and(magic == b"\x89PNG", length >= 24)
+    is_gif = tf.logical_and(tf.strings.substr(data, 0, 3) == b"GIF", length >= 10)
+    is_bmp = tf.logical_and(tf.strings.substr(data, 0, 2) == b"BM", length >= 26)
+
+    def jpeg() -> tf.Tensor:
+        height_width = tf.io.extract_jpeg_shape(data, output_type=tf.int64)[:2]
+        return tf.reverse(height_width, [0])
+
+    def bmp() -> tf.Tensor:
+        width, height = _little_endian(data, 18, 4), _little_endian(data, 22, 4)
+        return tf.abs(tf.stack([width, tf.where(height >= 2**31, height - 2**32, height)]))
+
+    return tf.case(
+        [
+            (is_png, lambda: tf.stack([_big_endian(data, 16, 4), _big_endian(data, 20, 4)])),
+            (is_gif, lambda: tf.stack([_little_endian(data, 6, 2), _little_endian(data, 8, 2)])),
+            (is_bmp, bmp),
+            (is_jpeg, jpeg),
+        ],
+        default=lambda: tf.zeros([2], tf.int64),
+    )
+
+
+def _checked_decode(data: tf.Tensor) -> tf.Tensor:
+    """Decode one photo, refusing it first when its header declares more than MAX_IMAGE_PIXELS.
+
+    A 519 kB PNG can declare 13000x13000 pixels and take 4 GB to decode; the
+    header costs nothing to read. The refusal is an InvalidArgument error that
+    names the size and the limit, which servers answer as a client mistake.
+    """
+    size = header_size(data)
+    check = tf.debugging.Assert(
+        size[0] * size[1] <= features.MAX_IMAGE_PIXELS,
+        ["image of", size[0], "x", size[1], "pixels is over the limit of", features.MAX_IMAGE_PIXELS, "pixels"],
+    )
+    with tf.control_dependencies([check]):
+        return tf.io.decode_image(data, dtype=tf.float32, expand_animations=False)
+
+
 def _colour_and_gray(data: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
     """Decode one photo into RGB and grayscale float32 [h, w, 3] and [h, w, 1] in [0, 1].
 
     Alpha is dropped; a grayscale photo keeps its own values as gray instead of
     going through RGB weights that sum to 0.9999.
     """
-    image = tf.io.decode_image(data, dtype=tf.float32, expand_animations=False)
+    image = _checked_decode(data)
     has_colour = tf.shape(image)[-1] >= 3
     return tf.cond(
         has_colour,

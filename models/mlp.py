@@ -1,6 +1,28 @@
 """The reference method's ANN: one hidden layer over hand-made edge features."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import numpy as np
 import tensorflow as tf
+
+from models import features
+
+if TYPE_CHECKING:
+    from models.spec import TrainingConfig
+
+INPUT_KEYS: dict[str, str] = {
+    "blocks": features.BLOCK_COUNTS_KEY,
+    "edges": features.EDGE_PIXELS_KEY,
+    "gray": features.GRAY_PIXELS_KEY,
+}
+"""The transformed feature the MLP reads for each reference Table 2 variant (`feature_variant`)."""
+
+
+def build(
+    training: TrainingConfig, input_shape: tuple[int, ...], moments: tuple[np.ndarray, np.ndarray] | None
+) -> tf.keras.Model:
+    return build_mlp(int(np.prod(input_shape)), training.hidden_units, moments)
 
 
 def build_mlp(

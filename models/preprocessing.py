@@ -18,7 +18,7 @@ import tensorflow as tf
 
 from models import features
 from models.image_features import image_features
-from pipeline.config import preprocessing_from_custom_config
+from models.spec import preprocessing_from_custom_config
 
 
 def preprocessing_fn(inputs: dict[str, tf.Tensor], custom_config: dict[str, Any]) -> dict[str, tf.Tensor]:

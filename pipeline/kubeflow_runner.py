@@ -32,8 +32,9 @@ from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner
 from tfx.utils import json_utils, proto_utils
 
 from pipeline.config import PipelineConfig
+from pipeline.evaluation.spec import eval_config
 from pipeline.kubeflow_settings import KubeflowSettings
-from pipeline.pipeline import RunParameters, create_pipeline, eval_config
+from pipeline.pipeline import RunParameters, create_pipeline
 
 MIN_MINORITY_SHARE = "min_minority_share"
 TRAINER_CUSTOM_CONFIG = "trainer_custom_config"

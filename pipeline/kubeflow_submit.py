@@ -17,7 +17,7 @@ from typing import Any
 
 from kfp.pipeline_spec import pipeline_spec_pb2
 
-from pipeline.config import PipelineConfig, TrainingConfig, preprocessing_from_custom_config
+from models.spec import TrainingConfig, model_input_key, preprocessing_from_custom_config
 from pipeline.kubeflow_runner import TRAINER_CUSTOM_CONFIG, load_pipeline_spec, parameter_defaults
 
 ParameterType = pipeline_spec_pb2.ParameterType.ParameterTypeEnum
@@ -60,9 +60,7 @@ def _with_training_overrides(custom_config_json: str, training: Mapping[str, str
     except TypeError as error:
         raise ValueError(f"training fields {fields_given} have the wrong type: {error}") from error
     compiled_input = custom_config["model_input"]
-    needed_input = PipelineConfig(
-        data_dir="", workdir="", preprocessing=preprocessing_from_custom_config(custom_config), training=changed
-    ).model_input_key()
+    needed_input = model_input_key(preprocessing_from_custom_config(custom_config), changed)
     if needed_input != compiled_input:
         raise ValueError(
             f"model {changed.model!r} reads {needed_input!r} but the compiled Transform materialises {compiled_input!r}: "

@@ -1,14 +1,20 @@
 """Run the pipeline on this machine with LocalDagRunner and an SQLite ML Metadata store."""
+import contextlib
 import logging
+import os
 import pathlib
 import sys
-import warnings
+from collections.abc import Iterator
+from typing import TextIO
 
+from absl import logging as absl_logging
 from tfx import v1 as tfx
 
+from components.data_gate import check_shards
 from pipeline.config import PipelineConfig
+from pipeline.evaluation.summary import RunSummary, summarize
 from pipeline.pipeline import create_pipeline
-from pipeline.run_summary import RunSummary, summarize
+from pipeline.workdir_lock import workdir_lock
 
 
 class _ComponentProgress(logging.Filter):
@@ -20,31 +26,67 @@ class _ComponentProgress(logging.Filter):
         return record.module == "local_dag_runner" and record.getMessage().startswith("Component ")
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to `sys.stderr` as it is when a record arrives, so it follows `worker_output_to`."""
+
+    def __init__(self) -> None:
+        logging.Handler.__init__(self)
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+
 def show_component_progress(verbose: bool) -> None:
     """Progress on stderr: a line per component start and end plus errors, or every log line when verbose.
 
-    TFX, Beam, TFMA and TensorFlow warn freely about things a user cannot act
-    on (deprecations, missing snappy); the quiet default keeps what matters.
+    TFX logs through absl at INFO; everything else (Beam, TensorFlow, TFMA)
+    reaches stderr only at ERROR unless verbose.
     """
-    progress = logging.StreamHandler(sys.stderr)
+    progress = _StderrHandler()
     progress.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
-    rest = logging.StreamHandler(sys.stderr)
+    rest = _StderrHandler()
     rest.setLevel(logging.INFO if verbose else logging.ERROR)
     if not verbose:
         progress.addFilter(_ComponentProgress())
-        warnings.filterwarnings("ignore", category=RuntimeWarning, module="tensorflow_model_analysis")
-        for noisy in ("apache_beam", "tensorflow"):
-            logging.getLogger(noisy).setLevel(logging.ERROR)
-    absl_logger = logging.getLogger("absl")
-    absl_logger.setLevel(logging.INFO)
+    # Through absl's own setting: TensorFlow's SavedModel export sets absl's verbosity to FATAL and back to
+    # what absl reports, so a level set on the logger alone would end at WARNING after the Trainer.
+    absl_logging.set_verbosity(absl_logging.INFO)
+    absl_logger = absl_logging.get_absl_logger()
     absl_logger.addHandler(progress)
     absl_logger.propagate = False
     logging.getLogger().addHandler(rest)
+
+
+@contextlib.contextmanager
+def worker_output_to(log_path: str) -> Iterator[None]:
+    """While inside, file descriptor 2 (TensorFlow's C++ logging, and the inherited stderr of every Beam worker
+    process) writes to `log_path`, while Python's `sys.stderr` (progress, errors) stays on the terminal.
+
+    Workers are separate processes: no logging filter reaches them, and some
+    print a traceback from TensorFlow's finalisers as they exit. Their output is
+    kept in the log, not lost.
+    """
+    sys.stderr.flush()
+    terminal = os.dup(2)
+    with open(log_path, "wb") as log:
+        os.dup2(log.fileno(), 2)
+    python_stderr = sys.stderr
+    sys.stderr = open(terminal, "w", buffering=1, encoding=python_stderr.encoding, errors="backslashreplace", closefd=False)
+    try:
+        yield
+    finally:
+        sys.stderr.close()
+        sys.stderr = python_stderr
+        os.dup2(terminal, 2)
+        os.close(terminal)
 
 
 def run_local(config: PipelineConfig) -> RunSummary:
     """Run every component (cached where inputs did not change) and report what the run decided."""
     pathlib.Path(config.workdir).mkdir(parents=True, exist_ok=True)
     connection = tfx.orchestration.metadata.sqlite_metadata_connection_config(config.metadata_path)
-    tfx.orchestration.LocalDagRunner().run(create_pipeline(config, connection))
-    return summarize(config.pipeline_name, connection)
+    with workdir_lock(config.workdir):
+        check_shards(config.data_dir)
+        tfx.orchestration.LocalDagRunner().run(create_pipeline(config, connection))
+        return summarize(config.pipeline_name, connection)

@@ -7,20 +7,20 @@ path (not module_file) so every runner uses the installed package.
 import dataclasses
 from typing import Any
 
-import tensorflow_model_analysis as tfma
 from ml_metadata.proto import metadata_store_pb2
 from tfx import v1 as tfx
 from tfx.dsl.components.base import executor_spec
 from tfx.dsl.components.base.base_node import BaseNode
 
-from components import pusher as pusher_executor
+from components import pusher as no_repush_pusher
 from components.data_gate import DataGate
 from ingest.importer import SHARD_PATTERN
 from models import features
 from pipeline.config import PipelineConfig
+from pipeline.evaluation.spec import eval_config
 
 PREPROCESSING_FN = "models.preprocessing.preprocessing_fn"
-RUN_FN = "models.model.run_fn"
+RUN_FN = "models.trainer.run_fn"
 TRAIN_SPLIT, VALIDATION_SPLIT, TEST_SPLIT = "train", "validation", "test"
 
 
@@ -35,87 +35,6 @@ def example_gen_output_config(config: PipelineConfig) -> tfx.proto.Output:
             ],
             partition_feature_name=features.IMAGE_ID_KEY,
         )
-    )
-
-
-def _overall_gate(lower_bound: float, max_drop: float) -> list[tfma.PerSliceMetricThreshold]:
-    """An absolute floor, plus no more than `max_drop` below the latest blessed model, on the overall slice.
-
-    Slices (a defect type, dark hides) are reported but do not gate: a slice of a
-    few test images cannot carry a blessing decision.
-    """
-    return [
-        tfma.PerSliceMetricThreshold(
-            slicing_specs=[tfma.SlicingSpec()],
-            threshold=tfma.MetricThreshold(
-                value_threshold=tfma.GenericValueThreshold(lower_bound={"value": lower_bound}),
-                change_threshold=tfma.GenericChangeThreshold(
-                    direction=tfma.MetricDirection.HIGHER_IS_BETTER,
-                    absolute={"value": -max_drop - 1e-10},
-                ),
-            ),
-        )
-    ]
-
-
-# The served `label` is 0 or 1, already decided at the model's own threshold;
-# thresholded metrics on it read that decision at any cut between 0 and 1.
-LABEL_CUT = 0.5
-
-
-def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
-    """Binary metrics of the defective class, sliced by defect type and brightness, with the gates.
-
-    Ranking metrics and plots read the `probability` output. Accuracy,
-    precision, recall and the confusion matrix read the `label` output, so they
-    hold at the threshold stored in each model (calibrated on validation data
-    to a target recall): a baseline and a candidate with different thresholds
-    are each judged at their own, and no threshold is compiled into the run.
-    """
-    gates = config.gates
-    return tfma.EvalConfig(
-        model_specs=[
-            tfma.ModelSpec(
-                signature_name=features.SERVING_DEFAULT_SIGNATURE,
-                label_key=features.LABEL_KEY,
-                preprocessing_function_names=[features.TRANSFORM_SIGNATURE],
-            )
-        ],
-        slicing_specs=[
-            tfma.SlicingSpec(),
-            tfma.SlicingSpec(feature_keys=[features.DEFECT_TYPE_KEY]),
-            tfma.SlicingSpec(feature_keys=[features.BRIGHTNESS_KEY]),
-        ],
-        metrics_specs=[
-            tfma.MetricsSpec(
-                output_names=[features.PROBABILITY_OUTPUT],
-                metrics=[
-                    tfma.MetricConfig(class_name="ExampleCount"),
-                    tfma.MetricConfig(
-                        class_name="AUC",
-                        config='{"num_thresholds": 1000}',
-                        per_slice_thresholds=_overall_gate(gates.min_auc, gates.max_auc_drop),
-                    ),
-                    tfma.MetricConfig(class_name="ConfusionMatrixPlot"),
-                    tfma.MetricConfig(class_name="CalibrationPlot"),
-                ],
-            ),
-            tfma.MetricsSpec(
-                output_names=[features.LABEL_OUTPUT],
-                metrics=[
-                    tfma.MetricConfig(
-                        class_name="BinaryAccuracy",
-                        config=f'{{"threshold": {LABEL_CUT}}}',
-                        per_slice_thresholds=_overall_gate(gates.min_accuracy, gates.max_accuracy_drop),
-                    ),
-                    tfma.MetricConfig(class_name="Precision", config=f'{{"thresholds": {LABEL_CUT}}}'),
-                    tfma.MetricConfig(class_name="Recall", config=f'{{"thresholds": {LABEL_CUT}}}'),
-                    tfma.MetricConfig(
-                        class_name="ConfusionMatrixAtThresholds", config=f'{{"thresholds": [{LABEL_CUT}]}}'
-                    ),
-                ],
-            ),
-        ],
     )
 
 
@@ -150,6 +69,7 @@ def create_components(config: PipelineConfig, run_parameters: RunParameters | No
         statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"]
     )
     data_gate = DataGate(
+        examples=example_gen.outputs["examples"],
         statistics=statistics_gen.outputs["statistics"],
         anomalies=example_validator.outputs["anomalies"],
         min_minority_share=_given_or(parameters.min_minority_share, config.gates.min_minority_share),
@@ -184,7 +104,7 @@ def create_components(config: PipelineConfig, run_parameters: RunParameters | No
         eval_config=_given_or(parameters.eval_config, eval_config(config)),
     )
     pusher = tfx.components.Pusher(
-        custom_executor_spec=executor_spec.ExecutorClassSpec(pusher_executor.Executor),
+        custom_executor_spec=executor_spec.ExecutorClassSpec(no_repush_pusher.Executor),
         model=trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
         push_destination=tfx.proto.PushDestination(

@@ -1,9 +1,11 @@
-"""Serving of the pushed leather model through TensorFlow Serving's gRPC API.
+"""Serving of the pushed leather model through TensorFlow Serving's gRPC and REST APIs.
 
 `model_store` finds and hot-swaps versions under the Pusher's directory,
-`server` answers TF Serving's PredictionService and ModelService on them, and
-`client` is what `leather classify` uses, against this server or the official
-TF Serving container alike.
+`model_api` answers TF Serving's calls on them free of any transport, within the
+`limits`; `grpc_host` and `rest` carry those calls over gRPC and HTTP, and
+`server` is the process that ties store, API, gRPC host and version poller
+together. `client` is what `leather classify` uses, against this server or the
+official TF Serving container alike.
 
 Keras is pinned to tf-keras here, as in `cli` and `models`, because `leather
 serve` may be the first importer of TensorFlow in its process and the SavedModels

@@ -13,11 +13,11 @@ import grpc
 import tensorflow as tf
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
-from models.features import (
-    DEFECTIVE,
+from models.features import DEFECTIVE, IMAGE_KEY
+from models.serving_contract import (
+    DEFAULT_MODEL_NAME,
     EXAMPLES_INPUT,
     IMAGE_BYTES_INPUT,
-    IMAGE_KEY,
     LABEL_OUTPUT,
     PREDICT_IMAGE_SIGNATURE,
     PROBABILITY_OUTPUT,
@@ -52,41 +52,75 @@ class Prediction:
 
 
 class PredictionError(Exception):
-    """The server refused or could not be reached; carries the gRPC status code."""
+    """The server refused or could not be reached; carries the gRPC status code and, if known, the image at fault."""
 
-    def __init__(self, server: str, code: grpc.StatusCode, details: str) -> None:
+    def __init__(self, server: str, code: grpc.StatusCode, details: str, index: int | None = None) -> None:
         super().__init__(f"TF Serving at {server} answered {code.name}: {details}")
+        self.server = server
         self.code = code
+        self.details = details
+        self.index = index
 
 
 def predict_images(
     server: str,
     images: Sequence[bytes],
     *,
-    model_name: str = "leather",
+    model_name: str = DEFAULT_MODEL_NAME,
     signature: str = PREDICT_IMAGE_SIGNATURE,
     batch_size: int = 16,
     timeout: float = 30.0,
 ) -> list[Prediction]:
-    """Predicts each encoded image (JPEG/PNG bytes), `batch_size` images per Predict call, in order."""
+    """Predicts each encoded image (JPEG/PNG bytes), `batch_size` images per Predict call, in order.
+
+    A batch refused as INVALID_ARGUMENT is sent again one image at a time to find
+    the first image refused on its own, so the error can name it (TF Serving's
+    messages do not say which element of a batch was bad).
+    """
     if signature not in IMAGE_SIGNATURES:
         raise ValueError(f"unknown image signature {signature!r}; known: {sorted(IMAGE_SIGNATURES)}")
     input_name, encode = IMAGE_SIGNATURES[signature]
     predictions: list[Prediction] = []
     with grpc.insecure_channel(server) as channel:
         stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
-        for start in range(0, len(images), batch_size):
+
+        def predict(batch: Sequence[bytes]) -> predict_pb2.PredictResponse:
             request = predict_pb2.PredictRequest()
             request.model_spec.name = model_name
             request.model_spec.signature_name = signature
-            batch = [encode(image) for image in images[start : start + batch_size]]
-            request.inputs[input_name].CopyFrom(tf.make_tensor_proto(batch, dtype=tf.string))
+            request.inputs[input_name].CopyFrom(tf.make_tensor_proto([encode(image) for image in batch], dtype=tf.string))
             try:
-                response = stub.Predict(request, timeout=timeout)
+                return stub.Predict(request, timeout=timeout)
             except grpc.RpcError as error:
                 raise PredictionError(server, error.code(), error.details()) from None
+
+        for start in range(0, len(images), batch_size):
+            batch = images[start : start + batch_size]
+            try:
+                response = predict(batch)
+            except PredictionError as error:
+                if error.code != grpc.StatusCode.INVALID_ARGUMENT:
+                    raise
+                raise _first_refused(predict, batch, start, error) from None
             predictions.extend(_predictions(server, response, len(batch)))
     return predictions
+
+
+def _first_refused(
+    predict: Callable[[Sequence[bytes]], predict_pb2.PredictResponse],
+    batch: Sequence[bytes],
+    start: int,
+    batch_error: PredictionError,
+) -> PredictionError:
+    """The error of the first image of `batch` refused on its own, or the batch's error if each one passes."""
+    if len(batch) == 1:
+        return PredictionError(batch_error.server, batch_error.code, batch_error.details, start)
+    for offset, image in enumerate(batch):
+        try:
+            predict([image])
+        except PredictionError as error:
+            return PredictionError(error.server, error.code, error.details, start + offset)
+    return batch_error
 
 
 def _predictions(server: str, response: predict_pb2.PredictResponse, expected: int) -> list[Prediction]:

@@ -8,26 +8,27 @@ logged and skipped, and the previously served one keeps serving. It is tried
 again only once its files change, so a broken push does not cost a reload on
 every poll.
 
-Like TF Serving's default version policy (`latest`, `num_versions: 1`) the store
-serves the newest loadable versions. Loaded versions are published as one new
-immutable mapping, so a swap is a single assignment: a request that already
-holds a `LoadedModel` finishes on it while new requests see the new version.
+Like TF Serving's version policies the store serves the newest loadable
+versions (`latest`, one by default), all of them, or a `specific` list. A new
+version is prepared (its warmup requests replayed) before it is published, and
+loaded versions are published as one new immutable mapping, so a swap is a
+single assignment: a request that already holds a `LoadedModel` finishes on it
+while new requests see the new, warm version.
 """
 from __future__ import annotations
 
 import dataclasses
 import logging
 import pathlib
-import re
 import threading
+import time
 import types
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import tensorflow as tf
 from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
 
-SAVED_MODEL_FILE = "saved_model.pb"
-_VERSION_DIR = re.compile(r"[0-9]+")
+from models.serving_contract import SAVED_MODEL_FILE, version_folders
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,35 @@ class LoadedModel:
 
 
 @dataclasses.dataclass(frozen=True)
+class VersionPolicy:
+    """TF Serving's model_version_policy: the newest `latest` versions, exactly the `specific` ones, or all (neither)."""
+
+    latest: int | None = 1
+    specific: frozenset[int] | None = None
+
+    def __post_init__(self) -> None:
+        if self.latest is not None and self.specific is not None:
+            raise ValueError("a version policy is either the latest versions or specific ones, not both")
+        if self.latest is not None and self.latest < 1:
+            raise ValueError(f"the latest policy keeps at least 1 version, not {self.latest}")
+        if self.specific is not None and not self.specific:
+            raise ValueError("the specific policy needs at least one version")
+
+    def describe(self) -> str:
+        if self.latest is not None:
+            return f"latest {self.latest}"
+        if self.specific is not None:
+            return "specific versions " + ", ".join(map(str, sorted(self.specific)))
+        return "all versions"
+
+
+# Called with each newly loaded version before it is published; raising fails the load.
+Prepare = Callable[[LoadedModel], None]
+# Told of every load attempt: the version's path, the error's first line (None when loaded) and the seconds it took.
+LoadListener = Callable[[pathlib.Path, str | None, float], None]
+
+
+@dataclasses.dataclass(frozen=True)
 class VersionStatus:
     """What became of one version: available, unloaded (error None) or failed to load (error set)."""
 
@@ -70,13 +100,22 @@ class VersionStatus:
 
 
 class ModelStore:
-    """Loads the newest complete versions under `base_dir` on each `poll()` and serves them by number."""
+    """Loads the complete versions its policy names under `base_dir` on each `poll()` and serves them by number.
 
-    def __init__(self, base_dir: pathlib.Path, num_versions: int = 1) -> None:
-        if num_versions < 1:
-            raise ValueError("num_versions must be at least 1")
+    The policy may be replaced between polls (`policy` is read once per poll).
+    """
+
+    def __init__(
+        self,
+        base_dir: pathlib.Path,
+        policy: VersionPolicy = VersionPolicy(),
+        prepare: Prepare | None = None,
+        on_load: LoadListener | None = None,
+    ) -> None:
         self.base_dir = pathlib.Path(base_dir)
-        self.num_versions = num_versions
+        self.policy = policy
+        self._prepare = prepare
+        self._on_load = on_load
         self._models: Mapping[int, LoadedModel] = types.MappingProxyType({})
         self._statuses: Mapping[int, VersionStatus] = types.MappingProxyType({})
         self._seen: dict[int, Fingerprint] = {}
@@ -105,13 +144,16 @@ class ModelStore:
     def poll(self) -> tuple[int, ...]:
         """Scans the base directory once, loads and unloads versions, and returns the loaded ones."""
         with self._poll_lock:
+            policy = self.policy
             current = self._models
             kept: dict[int, LoadedModel] = {}
             fingerprints: dict[int, Fingerprint] = {}
             statuses = dict(self._statuses)
             for version in self._complete_versions():
-                if len(kept) == self.num_versions:
+                if len(kept) == policy.latest:
                     break
+                if policy.specific is not None and version not in policy.specific:
+                    continue
                 if version in current:
                     kept[version] = current[version]
                     continue
@@ -121,9 +163,11 @@ class ModelStore:
                     continue  # first sighting, or still being copied in
                 if self._failed.get(version) == fingerprint:
                     continue  # failed before and unchanged since
+                started = time.monotonic()
                 try:
-                    kept[version] = _load(version, path)
+                    kept[version] = self._load_and_prepare(version, path)
                 except Exception as error:  # any failure to load must leave the served versions intact
+                    self._told(path, _first_line(error), started)
                     self._failed[version] = fingerprint
                     statuses[version] = VersionStatus(version, available=False, error=_first_line(error))
                     log.warning(
@@ -131,6 +175,7 @@ class ModelStore:
                         version, path, _first_line(error), list(self.loaded_versions()) or "nothing",
                     )
                     continue
+                self._told(path, None, started)
                 self._failed.pop(version, None)
                 statuses[version] = VersionStatus(version, available=True)
                 log.info("loaded version %d from %s", version, path)
@@ -142,19 +187,28 @@ class ModelStore:
             self._statuses = types.MappingProxyType(statuses)
             return tuple(kept)
 
+    def _load_and_prepare(self, version: int, path: pathlib.Path) -> LoadedModel:
+        model = _load(version, path)
+        if self._prepare is not None:
+            self._prepare(model)
+        return model
+
+    def _told(self, path: pathlib.Path, error: str | None, started: float) -> None:
+        if self._on_load is not None:
+            self._on_load(path, error, time.monotonic() - started)
+
     def _complete_versions(self) -> list[int]:
-        """Numeric subdirectories holding a saved_model.pb, newest first; others are ignored."""
+        """Version folders holding a saved_model.pb, newest first; other entries are ignored."""
         try:
-            entries = list(self.base_dir.iterdir())
+            names = [entry.name for entry in self.base_dir.iterdir()]
         except OSError as error:
             log.warning("cannot list %s: %s", self.base_dir, error)
             return []
-        versions = [
-            int(entry.name)
-            for entry in entries
-            if _VERSION_DIR.fullmatch(entry.name) and (entry / SAVED_MODEL_FILE).is_file()
+        return [
+            version
+            for version, name in version_folders(names)
+            if (self.base_dir / name / SAVED_MODEL_FILE).is_file()
         ]
-        return sorted(versions, reverse=True)
 
 
 def _fingerprint(path: pathlib.Path) -> Fingerprint:

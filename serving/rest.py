@@ -1,30 +1,34 @@
-"""TF Serving's REST API (`/v1/models/...`) in front of the gRPC server's ModelApi.
+"""TF Serving's REST API (`/v1/models/...`) answered from a ModelApi, beside or without the gRPC host.
 
-For curl users and HTTP probes: model status, metadata and predict, in TF
-Serving's JSON shapes. Predict takes the row format ({"instances": [...]},
-answered with {"predictions": [...]}) or the columnar one ({"inputs": ...},
-answered with {"outputs": ...}); binary strings travel as {"b64": "..."}.
-Errors are {"error": message} with TF Serving's HTTP status for the gRPC code.
+For curl users and HTTP probes: model status, metadata and predict (by
+version, label or latest), in TF Serving's JSON shapes (`serving.rest_json`),
+and the Prometheus metrics at TF Serving's path. Errors are {"error": message}
+with TF Serving's HTTP status for the gRPC code. Each connection has a thread, so
+connections are capped (one more is answered 503 and closed) and a client that
+stalls while sending a request, or idles between requests, is cut off after the
+read timeout: stalled clients cannot hold the server's threads.
 """
 from __future__ import annotations
 
-import base64
+import contextlib
 import http
 import http.server
 import json
 import logging
 import re
+import socket
 import threading
-from collections.abc import Mapping
+import time
 
 import grpc
-import numpy as np
-import tensorflow as tf
 from google.protobuf import json_format
 from google.protobuf.message import Message
-from tensorflow_serving.apis import get_model_metadata_pb2, get_model_status_pb2, model_pb2, predict_pb2
+from tensorflow_serving.apis import get_model_metadata_pb2, get_model_status_pb2, model_pb2
 
-from serving.server import SIGNATURE_DEF_FIELD, ModelApi, RequestError
+from serving.metrics import CONTENT_TYPE, METRICS_PATH, ServingMetrics
+from serving.model_api import DEFAULT_SIGNATURE, SIGNATURE_DEF_FIELD, ModelApi
+from serving.request_error import RequestError
+from serving.rest_json import bad_request, predict_answer, predict_request, request_json, signature_name
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +37,8 @@ _ROUTE = re.compile(
     r"(?:/versions/(?P<version>[0-9]+)|/labels/(?P<label>[^/:]+))?"
     r"(?P<action>/metadata|:predict|:classify|:regress)?"
 )
+_MAX_VERSION = 2**63 - 1  # versions are int64, as in TF Serving's ModelSpec
+_INFERENCE_ACTIONS = {":predict": "Predict", ":classify": "Classify", ":regress": "Regress"}
 _HTTP_STATUS = {
     grpc.StatusCode.INVALID_ARGUMENT: http.HTTPStatus.BAD_REQUEST,
     grpc.StatusCode.FAILED_PRECONDITION: http.HTTPStatus.BAD_REQUEST,
@@ -47,17 +53,15 @@ _HTTP_STATUS = {
     grpc.StatusCode.UNAVAILABLE: http.HTTPStatus.SERVICE_UNAVAILABLE,
     grpc.StatusCode.DEADLINE_EXCEEDED: http.HTTPStatus.GATEWAY_TIMEOUT,
 }
-_BINARY_OUTPUT_SUFFIX = "_bytes"  # TF Serving returns string outputs so named as {"b64": ...}
-
-
-def _bad_request(message: str) -> RequestError:
-    return RequestError(grpc.StatusCode.INVALID_ARGUMENT, message)
 
 
 def _model_spec(route: re.Match) -> model_pb2.ModelSpec:
     spec = model_pb2.ModelSpec(name=route["name"])
     if route["version"]:
-        spec.version.value = int(route["version"])
+        version = int(route["version"])
+        if version > _MAX_VERSION:
+            raise bad_request(f"version {route['version']} is out of range: versions are at most {_MAX_VERSION}")
+        spec.version.value = version
     elif route["label"]:
         spec.version_label = route["label"]
     return spec
@@ -69,70 +73,62 @@ def _as_json(message: Message) -> dict:
     )
 
 
-def _decoded(value: object) -> object:
-    """JSON values with every {"b64": ...} replaced by its bytes and every other string by its UTF-8."""
-    if isinstance(value, dict):
-        if set(value) != {"b64"}:
-            raise _bad_request(f"a string tensor element must be a string or {{\"b64\": ...}}, not {value}")
+def _json_bytes(answer: dict) -> bytes:
+    return json.dumps(answer).encode()
+
+
+class _CappedHTTPServer(http.server.ThreadingHTTPServer):
+    """A thread per connection, at most `max_connections` of them; one more is answered 503 and closed."""
+
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], handler: type, max_connections: int) -> None:
+        self.max_connections = max_connections
+        self._connections = threading.BoundedSemaphore(max_connections)
+        super().__init__(address, handler)
+
+    def process_request(self, request: socket.socket, client_address: tuple) -> None:
+        if self._connections.acquire(blocking=False):
+            super().process_request(request, client_address)
+            return
+        body = _json_bytes({"error": f"too many connections (at most {self.max_connections}); retry later"})
         try:
-            return base64.b64decode(value["b64"], validate=True)
-        except (TypeError, ValueError) as error:
-            raise _bad_request(f"invalid base64 in {{\"b64\": ...}}: {error}") from error
-    if isinstance(value, list):
-        return [_decoded(item) for item in value]
-    if isinstance(value, str):
-        return value.encode()
-    return value
+            request.setblocking(False)
+            with contextlib.suppress(BlockingIOError):
+                request.recv(65536)  # what the client sent already: closing on unread bytes would reset the answer
+            request.settimeout(1.0)
+            request.sendall(
+                b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nConnection: close\r\n"
+                + f"Content-Length: {len(body)}\r\n\r\n".encode()
+                + body
+            )
+        except OSError:
+            pass  # the refused client went away first; there is nobody left to tell
+        self.shutdown_request(request)
 
+    def process_request_thread(self, request: socket.socket, client_address: tuple) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._connections.release()
 
-def _is_single_value(value: object, input_names: list[str]) -> bool:
-    """Whether an instance is the value of a signature's only input rather than a {name: value} map."""
-    return len(input_names) == 1 and not (isinstance(value, dict) and set(value) == set(input_names))
-
-
-def _columns(body: Mapping, input_names: list[str]) -> tuple[dict[str, object], bool]:
-    """The request's input values by name, and whether it came in the row ("instances") format."""
-    if ("instances" in body) == ("inputs" in body):
-        raise _bad_request('the request must have exactly one of "instances" (row format) or "inputs" (columnar)')
-    if "inputs" in body:
-        inputs = body["inputs"]
-        if _is_single_value(inputs, input_names):
-            return {input_names[0]: inputs}, False
-        if not isinstance(inputs, dict) or set(inputs) != set(input_names):
-            raise _bad_request(f'"inputs" must map the input names {input_names} to values')
-        return dict(inputs), False
-    instances = body["instances"]
-    if not isinstance(instances, list):
-        raise _bad_request('"instances" must be a list')
-    if all(_is_single_value(instance, input_names) for instance in instances):
-        return {input_names[0]: instances}, True
-    if not all(isinstance(instance, dict) and set(instance) == set(input_names) for instance in instances):
-        raise _bad_request(f"every instance must name the same inputs, {input_names}")
-    return {name: [instance[name] for instance in instances] for name in input_names}, True
-
-
-def _output_value(alias: str, array: np.ndarray) -> object:
-    values = array.tolist()
-    if array.dtype != object:
-        return values
-    binary = alias.endswith(_BINARY_OUTPUT_SUFFIX)
-
-    def text(item: object) -> object:
-        if isinstance(item, list):
-            return [text(element) for element in item]
-        return {"b64": base64.b64encode(item).decode()} if binary else item.decode(errors="replace")
-
-    return text(values)
+    def handle_error(self, request: socket.socket, client_address: tuple) -> None:
+        log.debug("connection from %s ended with an error", client_address, exc_info=True)
 
 
 class RestFront:
-    """An HTTP server answering TF Serving's REST paths from the ModelApi the gRPC server uses."""
+    """An HTTP server answering TF Serving's REST paths from a ModelApi (the one the gRPC host uses, if any).
 
-    def __init__(self, api: ModelApi, host: str, port: int, max_body_bytes: int) -> None:
+    With `metrics`, `GET /monitoring/prometheus/metrics` answers them and REST inference calls are counted there.
+    """
+
+    def __init__(self, api: ModelApi, host: str, port: int, metrics: ServingMetrics | None = None) -> None:
         self.api = api
-        self.max_body_bytes = max_body_bytes
-        self._httpd = http.server.ThreadingHTTPServer((host, port), _handler(self))
-        self._httpd.daemon_threads = True
+        self.metrics = metrics
+        self.max_body_bytes = api.limits.max_message_bytes
+        self._httpd = _CappedHTTPServer(
+            (host, port), _handler(self, api.limits.rest_read_timeout), api.limits.rest_max_connections
+        )
         self.host = host
         self.port = self._httpd.server_address[1]
         self._thread = threading.Thread(target=self._httpd.serve_forever, name="rest-front", daemon=True)
@@ -155,7 +151,10 @@ class RestFront:
         route = _ROUTE.fullmatch(path.split("?", 1)[0])
         if route is None:
             raise RequestError(grpc.StatusCode.NOT_FOUND, f"no such path {path}; try /v1/models/{self.api.name}")
-        action, spec = route["action"], _model_spec(route)
+        action = route["action"]
+        if method == "POST" and action in _INFERENCE_ACTIONS:
+            return self._infer(route, body)
+        spec = _model_spec(route)
         if method == "GET" and action is None:
             return _as_json(self.api.status(get_model_status_pb2.GetModelStatusRequest(model_spec=spec)))
         if method == "GET" and action == "/metadata":
@@ -163,48 +162,49 @@ class RestFront:
                 model_spec=spec, metadata_field=[SIGNATURE_DEF_FIELD]
             )
             return _as_json(self.api.metadata(request))
-        if method == "POST" and action == ":predict":
-            return self._predict(spec, body)
-        if method == "POST" and action in (":classify", ":regress"):
-            raise RequestError(grpc.StatusCode.UNIMPLEMENTED, f"{action[1:]} is not supported over REST; use :predict")
         raise RequestError(grpc.StatusCode.NOT_FOUND, f"{method} {path} is not a TF Serving REST call")
 
-    def _predict(self, spec: model_pb2.ModelSpec, body: bytes) -> dict:
+    def _infer(self, route: re.Match, body: bytes) -> dict:
+        """Predict (Classify and Regress are not served over REST), counted in the metrics as TF Serving counts it."""
+        api = _INFERENCE_ACTIONS[route["action"]]
+        started, code, signature = time.perf_counter(), grpc.StatusCode.OK, DEFAULT_SIGNATURE
         try:
-            payload = json.loads(body)
-        except (UnicodeDecodeError, json.JSONDecodeError) as error:
-            raise _bad_request(f"the request body is not JSON: {error}") from error
-        if not isinstance(payload, dict):
-            raise _bad_request("the request body must be a JSON object")
-        spec.signature_name = payload.get("signature_name", "")
-        # Only to learn the input dtypes: the request itself asks for the spec as sent, so a
-        # version swapped in meanwhile answers it instead of failing it.
-        _, _, function = self.api.predict_signature(spec)
-        input_specs = function.structured_input_signature[1]
-        columns, rows = _columns(payload, sorted(input_specs))
-        request = predict_pb2.PredictRequest(model_spec=spec)
-        for name, values in columns.items():
-            dtype = input_specs[name].dtype
-            try:
-                proto = tf.make_tensor_proto(_decoded(values) if dtype == tf.string else values, dtype=dtype)
-            except (TypeError, ValueError) as error:
-                raise _bad_request(f"input '{name}' is not a valid tensor: {error}") from error
-            request.inputs[name].CopyFrom(proto)
-        response = self.api.predict(request)
-        outputs = {alias: _output_value(alias, tf.make_ndarray(proto)) for alias, proto in response.outputs.items()}
-        if not rows:
-            return {"outputs": next(iter(outputs.values())) if len(outputs) == 1 else outputs}
-        if len(outputs) == 1:
-            return {"predictions": next(iter(outputs.values()))}
-        batch = len(next(iter(outputs.values())))
-        return {"predictions": [{alias: values[row] for alias, values in outputs.items()} for row in range(batch)]}
+            spec = _model_spec(route)
+            if api != "Predict":
+                raise RequestError(
+                    grpc.StatusCode.UNIMPLEMENTED, f"{route['action'][1:]} is not supported over REST; use :predict"
+                )
+            payload = request_json(body)
+            spec.signature_name = signature_name(payload)
+            signature = spec.signature_name or DEFAULT_SIGNATURE
+            # Only to learn the input dtypes: the request itself asks for the spec as sent, so a
+            # version swapped in meanwhile answers it instead of failing it.
+            _, _, function = self.api.predict_signature(spec)
+            request, rows = predict_request(spec, payload, function.structured_input_signature[1])
+            return predict_answer(self.api.predict(request), rows)
+        except RequestError as error:
+            code = error.code
+            raise
+        except Exception:
+            code = grpc.StatusCode.INTERNAL
+            raise
+        finally:
+            if self.metrics is not None:
+                self.metrics.request(
+                    route["name"], api, signature, "REST", code.name, time.perf_counter() - started
+                )
 
 
-def _handler(front: RestFront) -> type[http.server.BaseHTTPRequestHandler]:
+def _handler(front: RestFront, read_timeout: float) -> type[http.server.BaseHTTPRequestHandler]:
     class Handler(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # Every read and write on the connection; a timed-out read closes it (BaseHTTPRequestHandler).
+        timeout = read_timeout
 
         def do_GET(self) -> None:
+            if self.path.split("?", 1)[0] == METRICS_PATH and front.metrics is not None:
+                self._send_bytes(http.HTTPStatus.OK, front.metrics.page(), CONTENT_TYPE)
+                return
             self._respond(b"")
 
         def do_POST(self) -> None:
@@ -233,9 +233,11 @@ def _handler(front: RestFront) -> type[http.server.BaseHTTPRequestHandler]:
                 self._send(http.HTTPStatus.INTERNAL_SERVER_ERROR, {"error": f"{self.command} {self.path} failed: {error}"})
 
         def _send(self, status: http.HTTPStatus, answer: dict) -> None:
-            data = json.dumps(answer).encode()
+            self._send_bytes(status, _json_bytes(answer), "application/json")
+
+        def _send_bytes(self, status: http.HTTPStatus, data: bytes, content_type: str) -> None:
             self.send_response(status)
-            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)

@@ -34,7 +34,8 @@ def synthetic_pipeline_config(root: pathlib.Path, images: int = 160, seed: int =
     """
     from ingest.importer import import_images
     from ingest.synth import generate_dataset
-    from pipeline.config import GateConfig, PipelineConfig, TrainingConfig
+    from models.spec import TrainingConfig
+    from pipeline.config import GateConfig, PipelineConfig
 
     generate_dataset(root / "images", images, seed=seed)
     import_images(root / "images", root / "tfrecords")

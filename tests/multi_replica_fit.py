@@ -18,7 +18,7 @@ def main(splits_json: str, custom_config_json: str, out: str) -> None:
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 
-    from models.model import run_fn
+    from models.trainer import run_fn
     from trainer_support import make_fn_args
 
     splits = json.loads(splits_json)

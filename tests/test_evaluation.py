@@ -16,19 +16,14 @@ from tensorflow_model_analysis.evaluators import metrics_validator
 
 from cli import main as leather
 from models import features
-from pipeline.config import GateConfig, PipelineConfig, TrainingConfig
-from pipeline.pipeline import eval_config
-from pipeline.report import (
-    PLOT_FILES,
-    ConfusionMatrix,
-    EvaluationReport,
-    ModelCurves,
-    calibration_bins,
-    render_html,
-    slice_label,
-    write_report,
-)
-from pipeline.run_summary import Evaluation, GateDecision, RunSummary
+from models.spec import TrainingConfig
+from pipeline.config import GateConfig, PipelineConfig
+from pipeline.evaluation.page import render_html, write_report
+from pipeline.evaluation.plots import PLOT_FILES
+from pipeline.evaluation.report import EvaluationReport, ModelCurves, calibration_bins
+from pipeline.evaluation.results import ConfusionMatrix, Evaluation, GateDecision, slice_label
+from pipeline.evaluation.spec import Gate, eval_config
+from pipeline.evaluation.summary import RunSummary
 
 GATES = GateConfig(min_accuracy=0.7, min_auc=0.75, max_accuracy_drop=0.02, max_auc_drop=0.03)
 
@@ -88,14 +83,23 @@ def test_only_accuracy_and_auc_gate_and_only_on_the_overall_slice(config):
         assert gate.threshold.change_threshold.absolute.value == pytest.approx(-drop)
 
 
-def _evaluate(config: PipelineConfig, candidate: dict[str, float], baseline: dict[str, float] | None) -> Evaluation:
+Metrics = dict[str, float]
+
+
+def _evaluate(config: PipelineConfig, candidate: Metrics, baseline: Metrics | None) -> Evaluation:
     """What the Evaluator would record for these overall metrics: TFMA's config defaults and validation."""
-    used = tfma.utils.update_eval_config_with_defaults(
-        eval_config(config), has_baseline=baseline is not None, rubber_stamp=True
-    )
-    outputs = {metric.class_name: output for output, metric in _metric_configs(config).values()}
+    return _evaluate_slices(eval_config(config), {(): (candidate, baseline)}, has_baseline=baseline is not None)
+
+
+def _evaluate_slices(
+    config: tfma.EvalConfig, slices: dict[tuple, tuple[Metrics, Metrics | None]], has_baseline: bool
+) -> Evaluation:
+    """The same for metrics on several slices (slice key -> candidate's and baseline's metrics)."""
+    used = tfma.utils.update_eval_config_with_defaults(config, has_baseline=has_baseline, rubber_stamp=True)
+    outputs = {
+        metric.class_name: output for spec in config.metrics_specs for output in spec.output_names for metric in spec.metrics
+    }
     output_of = {"binary_accuracy": outputs["BinaryAccuracy"], "auc": outputs["AUC"]}
-    by_model = {m.name: {} for m in used.model_specs}
     name = next(m.name for m in used.model_specs if not m.is_baseline)
 
     def key(metric: str, model: str, is_diff: bool = False) -> tfma.metrics.MetricKey:
@@ -103,17 +107,21 @@ def _evaluate(config: PipelineConfig, candidate: dict[str, float], baseline: dic
             metric, model_name=model, output_name=output_of[metric], example_weighted=False, is_diff=is_diff
         )
 
-    keyed = {}
-    for metric, value in candidate.items():
-        by_model[name][(metric, False)] = value
-        keyed[key(metric, name)] = value
-        if baseline is not None:
-            by_model["baseline"][(metric, False)] = baseline[metric]
-            by_model[name][(metric, True)] = value - baseline[metric]
-            keyed[key(metric, "baseline")] = baseline[metric]
-            keyed[key(metric, name, is_diff=True)] = value - baseline[metric]
-    validation = metrics_validator.validate_metrics(((), keyed), used)
-    return Evaluation(used, by_model, validation)
+    by_slice, validation = {}, tfma.ValidationResult()
+    for slice_key, (candidate, baseline) in slices.items():
+        by_model = by_slice[slice_key] = {m.name: {} for m in used.model_specs}
+        keyed = {}
+        for metric, value in candidate.items():
+            by_model[name][(metric, False)] = value
+            keyed[key(metric, name)] = value
+            if baseline is not None:
+                by_model["baseline"][(metric, False)] = baseline[metric]
+                by_model[name][(metric, True)] = value - baseline[metric]
+                keyed[key(metric, "baseline")] = baseline[metric]
+                keyed[key(metric, name, is_diff=True)] = value - baseline[metric]
+        result = metrics_validator.validate_metrics((slice_key, keyed), used)
+        validation.metric_validations_per_slice.extend(result.metric_validations_per_slice)
+    return Evaluation(used, by_slice, validation)
 
 
 def _verdicts(evaluation: Evaluation) -> dict[tuple[str, bool], bool]:
@@ -148,6 +156,40 @@ def test_change_gates_against_the_baseline(config, candidate, verdicts):
         assert gate.baseline == {"binary_accuracy": 0.90, "auc": 0.93}[gate.metric]
         assert gate.change == pytest.approx(candidate[gate.metric] - gate.baseline)
     assert len(evaluation.failures()) == [accuracy_ok, auc_ok].count(False)
+
+
+def test_a_gate_on_a_slicing_is_decided_on_every_slice_it_covers(config):
+    """The shape of a robustness gate (the worst slice of a feature above a floor): one decision per slice."""
+    sliced = eval_config(config)
+    auc = next(metric for spec in sliced.metrics_specs for metric in spec.metrics if metric.class_name == "AUC")
+    auc.per_slice_thresholds.append(Gate("AUC", 0.7, 0.05, tfma.SlicingSpec(feature_keys=["brightness"])).threshold())
+    overall = {"binary_accuracy": 0.8, "auc": 0.85}
+    bright, dark = (("brightness", "bright"),), (("brightness", "dark"),)
+    evaluation = _evaluate_slices(
+        sliced,
+        {
+            (): (overall, None),
+            bright: ({"binary_accuracy": 0.9, "auc": 0.95}, None),
+            dark: ({"binary_accuracy": 0.7, "auc": 0.65}, None),
+        },
+        has_baseline=False,
+    )
+    assert [(g.slice, g.metric, g.passed, g.candidate) for g in evaluation.gates()] == [
+        ("overall", "auc", True, 0.85),
+        ("overall", "binary_accuracy", True, 0.8),
+        ("brightness = bright", "auc", True, 0.95),
+        ("brightness = dark", "auc", False, 0.65),
+    ]
+    assert evaluation.failures() == ["FAIL auc on brightness = dark >= 0.7000: candidate 0.6500"]
+    summary = RunSummary(overall, False, evaluation.failures(), False, None, gates=evaluation.gates())
+    assert summary.lines()[-6:] == [
+        "gates on the brightness = bright slice:",
+        "  pass auc on brightness = bright >= 0.7000: candidate 0.9500",
+        "gates on the brightness = dark slice:",
+        "  FAIL auc on brightness = dark >= 0.7000: candidate 0.6500",
+        "model blessed: no",
+        "not pushed",
+    ]
 
 
 def test_summary_prints_every_gate_with_its_numbers():

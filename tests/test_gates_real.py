@@ -12,9 +12,10 @@ import pathlib
 import pytest
 
 from ingest.importer import import_images
-from pipeline.config import PipelineConfig, PreprocessingConfig
+from models.spec import PreprocessingConfig
+from pipeline.config import PipelineConfig
 from pipeline.local_runner import run_local
-from pipeline.run_summary import RunSummary
+from pipeline.evaluation.summary import RunSummary
 
 pytestmark = [pytest.mark.slow, pytest.mark.real_data]
 

@@ -1,27 +1,16 @@
 """The importer: every file becomes one correctly labelled example or a named, explained skip."""
 import hashlib
-import io
 import json
 import os
 import pathlib
 
-import numpy as np
 import pytest
 import tensorflow as tf
-from PIL import Image
 
 from cli.main import main
+from image_support import image_bytes
 from ingest.importer import MANIFEST_NAME, SHARD_PATTERN, IngestError, import_images
 from models import features
-
-
-def _image_bytes(mode: str, fmt: str, size: tuple[int, int] = (40, 30), seed: int = 0) -> bytes:
-    rng = np.random.default_rng(seed)
-    channels = {"L": 1, "RGB": 3, "RGBA": 4}[mode]
-    pixels = rng.integers(0, 256, size=(size[1], size[0], channels), dtype=np.uint8)
-    buffer = io.BytesIO()
-    Image.fromarray(pixels.squeeze(-1) if channels == 1 else pixels, mode).save(buffer, fmt)
-    return buffer.getvalue()
 
 
 @pytest.fixture()
@@ -31,17 +20,17 @@ def image_tree(tmp_path: pathlib.Path) -> dict[str, pathlib.Path]:
     clean, cut, stain, empty = (src / name for name in ("non defective", "cut (deep)", "stain", "empty class"))
     for folder in (clean, cut, stain, empty):
         folder.mkdir(parents=True)
-    jpeg = _image_bytes("RGB", "JPEG", seed=1)
+    jpeg = image_bytes("RGB", "JPEG", seed=1)
     (clean / "good photo (1).jpg").write_bytes(jpeg)
     (clean / "good photo (1) copy.jpg").write_bytes(jpeg)
-    (clean / "gray.png").write_bytes(_image_bytes("L", "PNG", seed=2))
-    (cut / "rgba image.png").write_bytes(_image_bytes("RGBA", "PNG", seed=3))
-    (cut / "big.jpg").write_bytes(_image_bytes("RGB", "JPEG", size=(600, 400), seed=4))
-    corrupt = _image_bytes("RGB", "JPEG", seed=5)
+    (clean / "gray.png").write_bytes(image_bytes("L", "PNG", seed=2))
+    (cut / "rgba image.png").write_bytes(image_bytes("RGBA", "PNG", seed=3))
+    (cut / "big.jpg").write_bytes(image_bytes("RGB", "JPEG", size=(600, 400), seed=4))
+    corrupt = image_bytes("RGB", "JPEG", seed=5)
     (cut / "corrupt.jpg").write_bytes(corrupt[: len(corrupt) // 2])
     (stain / "notes.jpg").write_text("this is not an image\n")
     (stain / "empty.jpg").write_bytes(b"")
-    (stain / "stain 1.jpg").write_bytes(_image_bytes("RGB", "JPEG", seed=6))
+    (stain / "stain 1.jpg").write_bytes(image_bytes("RGB", "JPEG", seed=6))
     (src / "README.txt").write_text("files at the root are ignored\n")
     return {"src": src, "out": tmp_path / "out"}
 
@@ -109,11 +98,11 @@ def test_strict_cli_exits_with_status_1_and_names_the_files(image_tree, capsys):
 
 
 def test_identical_bytes_under_two_classes_are_kept_out_not_mislabelled(tmp_path):
-    data = _image_bytes("RGB", "JPEG", seed=9)
+    data = image_bytes("RGB", "JPEG", seed=9)
     for name in ("non defective", "stain"):
         (tmp_path / "src" / name).mkdir(parents=True)
         (tmp_path / "src" / name / "same.jpg").write_bytes(data)
-    (tmp_path / "src" / "stain" / "other.jpg").write_bytes(_image_bytes("RGB", "JPEG", seed=10))
+    (tmp_path / "src" / "stain" / "other.jpg").write_bytes(image_bytes("RGB", "JPEG", seed=10))
 
     report = import_images(tmp_path / "src", tmp_path / "out")
 

@@ -21,11 +21,13 @@ from tfx.orchestration.kubeflow.v2.container import kubeflow_v2_entrypoint_utils
 from tfx.utils import json_utils, proto_utils
 
 from cli.main import main
-from pipeline.config import GateConfig, PipelineConfig, TrainingConfig, training_from_custom_config
+from models.spec import TrainingConfig, training_from_custom_config
+from pipeline.config import GateConfig, PipelineConfig
+from pipeline.evaluation.spec import eval_config
 from pipeline.kubeflow_runner import EVAL_CONFIG, MIN_MINORITY_SHARE, TRAINER_CUSTOM_CONFIG, compile_pipeline
 from pipeline.kubeflow_settings import IMAGE_SCHEMA_PATH, KubeflowSettings, beam_args
 from pipeline.kubeflow_submit import run_arguments
-from pipeline.pipeline import create_components, eval_config
+from pipeline.pipeline import create_components
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 IMAGE = "registry.example/leather-inspection:0.1.0"

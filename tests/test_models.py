@@ -5,7 +5,7 @@ import tensorflow as tf
 
 from models.alexnet import LocalResponseNormalization, build_alexnet
 from models.mlp import build_mlp
-from pipeline.config import TrainingConfig
+from models.spec import TrainingConfig
 
 TABLE_1 = {
     "conv1": (35, 35, 96),

@@ -15,7 +15,8 @@ from models import features
 from models.canny import canny_edges
 from models.image_features import decode_images
 from models.preprocessing import preprocessing_fn
-from pipeline.config import PipelineConfig, PreprocessingConfig, TrainingConfig
+from models.spec import PreprocessingConfig, TrainingConfig
+from pipeline.config import PipelineConfig
 
 RAW_SPEC = {
     features.IMAGE_KEY: tf.io.FixedLenFeature([], tf.string),

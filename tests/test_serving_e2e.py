@@ -31,10 +31,11 @@ from tensorflow_serving.apis import (
 
 from cli import main as leather
 from conftest import synthetic_pipeline_config
-from pipeline.config import GateConfig, PipelineConfig, TrainingConfig
+from models.spec import TrainingConfig
+from pipeline.config import GateConfig, PipelineConfig
 from pipeline.local_runner import run_local
-from pipeline.report import PLOT_FILES
-from pipeline.run_summary import RunSummary
+from pipeline.evaluation.plots import PLOT_FILES
+from pipeline.evaluation.summary import RunSummary
 from serving.client import predict_images
 
 pytestmark = pytest.mark.slow
@@ -192,7 +193,7 @@ def weak_run(config, first_run, server) -> RunSummary:
     weak = PipelineConfig(
         data_dir=config.data_dir,
         workdir=config.workdir,
-        training=TrainingConfig(epochs=1, hidden_units=1, learning_rate=1e-6),
+        training=TrainingConfig(model="mlp", epochs=1, hidden_units=1, learning_rate=1e-6),
         gates=GateConfig(
             min_accuracy=0.0,
             min_auc=0.0,

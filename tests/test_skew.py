@@ -7,9 +7,10 @@ import tensorflow as tf
 import tensorflow_transform as tft
 
 from models import features
-from models.model import run_fn
-from models.signatures import PREDICT_IMAGE_SIGNATURE, PROBABILITY_OUTPUT
-from pipeline.config import PipelineConfig, PreprocessingConfig, TrainingConfig
+from models.trainer import run_fn
+from models.serving_contract import PREDICT_IMAGE_SIGNATURE, PROBABILITY_OUTPUT
+from models.spec import PreprocessingConfig, TrainingConfig
+from pipeline.config import PipelineConfig
 from trainer_support import SPLITS, make_fn_args, photo_rows, transform_splits
 
 pytestmark = pytest.mark.real_data

@@ -1,6 +1,7 @@
 """The synthetic leather generator: the demo and fast-test data set must be reproducible,
 correctly labelled, free of a colour shortcut, and show defects that the pipeline can see.
 """
+import colorsys
 import io
 import pathlib
 import re
@@ -9,6 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from cli.main import main
 from ingest import synth
 from models.features import BRIGHT_PIXEL_LEVEL, BRIGHT_PIXEL_SHARE, DEFAULT_CLEAN_CLASS, FEATURE_SIZE
 
@@ -57,7 +59,7 @@ def test_each_image_depends_only_on_seed_and_index(dataset):
 
 def test_folders_hold_the_requested_classes_as_decodable_jpegs(dataset):
     out, written = dataset
-    on_disk = {d.name: len(list(d.glob("*.jpg"))) for d in out.iterdir()}
+    on_disk = {d.name: len(list(d.glob("*.jpg"))) for d in out.iterdir() if d.is_dir()}
     assert on_disk == written
     assert set(written) == set(synth.CLASSES)
     assert written[DEFAULT_CLEAN_CLASS] == round(COUNT * 0.5)
@@ -75,12 +77,12 @@ def test_folders_hold_the_requested_classes_as_decodable_jpegs(dataset):
     ("count", "share", "clean"), [(10, 0.3, 7), (7, 0.0, 7), (7, 1.0, 0), (13, 0.5, 6), (1, 0.5, 0)]
 )
 def test_class_assignment_follows_the_defect_share(count, share, clean):
-    labels = synth.assign_classes(count, SEED, share)
+    labels = list(synth.assign_classes(count, SEED, share))
     assert len(labels) == count
     assert labels.count(DEFAULT_CLEAN_CLASS) == clean == round(count * (1 - share))
     per_type = [labels.count(name) for name in synth.DEFECT_TYPES]
     assert max(per_type) - min(per_type) <= 1
-    assert labels == synth.assign_classes(count, SEED, share)
+    assert labels == list(synth.assign_classes(count, SEED, share))
 
 
 def test_progress_reports_up_to_the_total(tmp_path):
@@ -95,7 +97,7 @@ def test_bright_and_dark_hides_occur_in_both_classes(dataset):
     out, _ = dataset
     shares = {}
     for clean in (True, False):
-        folders = [d for d in out.iterdir() if (d.name == DEFAULT_CLEAN_CLASS) == clean]
+        folders = [d for d in out.iterdir() if d.is_dir() and (d.name == DEFAULT_CLEAN_CLASS) == clean]
         bright = [_is_bright(_gray(np.asarray(Image.open(p)))) for d in folders for p in d.glob("*.jpg")]
         assert 0 < sum(bright) < len(bright)
         shares[clean] = np.mean(bright)
@@ -164,3 +166,61 @@ def test_bad_arguments_raise_before_writing(tmp_path, kwargs, message):
 def test_unknown_defect_type_is_rejected():
     with pytest.raises(ValueError, match="unknown defect type"):
         synth.render_patch(np.random.default_rng(0), "scratch")
+
+
+# The colour trap (`--colour-confound`): the classes differ in hue as well as in defects.
+
+CLEAN_HUES, DEFECTIVE_HUES = (15.0, 50.0), (195.0, 230.0)
+
+
+@pytest.fixture(scope="module")
+def confounded(tmp_path_factory) -> pathlib.Path:
+    out = tmp_path_factory.mktemp("confound") / "images"
+    synth.generate_dataset(out, 120, SEED, size=synth.MIN_SIZE, colour_confound=True)
+    return out
+
+
+def _mean_colour(path: pathlib.Path) -> np.ndarray:
+    return np.asarray(Image.open(path), float).reshape(-1, 3).mean(0)
+
+
+def test_colour_confound_puts_each_class_in_its_own_hue_band(confounded):
+    paths = sorted(confounded.rglob("*.jpg"))
+    assert len(paths) == 120
+    for path in paths:
+        hue = 360 * colorsys.rgb_to_hsv(*(_mean_colour(path) / 255))[0]
+        low, high = CLEAN_HUES if path.parent.name == DEFAULT_CLEAN_CLASS else DEFECTIVE_HUES
+        assert low <= hue <= high, (path, hue)
+    colour = np.array([_mean_colour(p) for p in paths])
+    defective = np.array([p.parent.name != DEFAULT_CLEAN_CLASS for p in paths])
+    assert _knn_accuracy(colour, defective) > 0.95
+
+
+def test_colour_confound_changes_the_hue_not_the_brightness_or_the_defects(confounded, tmp_path):
+    synth.generate_dataset(tmp_path / "plain", 120, SEED, size=synth.MIN_SIZE)
+    differences = []
+    for path in sorted(confounded.rglob("*.jpg")):
+        plain = tmp_path / "plain" / path.relative_to(confounded)
+        differences.append(np.abs(_gray(np.asarray(Image.open(path))) - _gray(np.asarray(Image.open(plain)))).mean())
+    assert np.median(differences) < 2.0 and max(differences) < 6.0
+
+
+def test_colour_confound_is_deterministic_and_unlike_the_plain_set(confounded, tmp_path):
+    synth.generate_dataset(tmp_path / "again", 120, SEED, size=synth.MIN_SIZE, colour_confound=True)
+    synth.generate_dataset(tmp_path / "plain", 120, SEED, size=synth.MIN_SIZE)
+    assert _files(tmp_path / "again") == _files(confounded)
+    assert set(_files(tmp_path / "plain").values()).isdisjoint(_files(confounded).values())
+
+
+def test_colour_confound_is_documented_in_help(capsys):
+    with pytest.raises(SystemExit):
+        main(["data", "synth", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "--colour-confound" in help_text and "hue" in help_text
+
+
+def test_colour_confound_cli_writes_the_trap(tmp_path):
+    assert main(["data", "synth", str(tmp_path / "out"), "--count", "6", "--colour-confound"]) == 0
+    hues = {p.parent.name == DEFAULT_CLEAN_CLASS: 360 * colorsys.rgb_to_hsv(*(_mean_colour(p) / 255))[0]
+            for p in (tmp_path / "out").rglob("*.jpg")}
+    assert CLEAN_HUES[0] <= hues[True] <= CLEAN_HUES[1] and DEFECTIVE_HUES[0] <= hues[False] <= DEFECTIVE_HUES[1]

@@ -12,16 +12,18 @@ import tensorflow as tf
 
 from cli.config_args import add_config_arguments, config_from_args
 from ingest.synth import generate_dataset
-from models import features
-from models.model import HISTORY_FILE, balanced_batches, class_weights, run_fn
-from models.signatures import (
+from models import features, texture
+from models.serving_contract import (
+    EMBEDDING_OUTPUT,
     LABEL_OUTPUT,
     PREDICT_IMAGE_SIGNATURE,
     PROBABILITY_OUTPUT,
     TRANSFORM_SIGNATURE,
-    stored_decision_threshold,
 )
-from pipeline.config import PipelineConfig, PreprocessingConfig, TrainingConfig
+from models.signatures import stored_decision_threshold
+from models.spec import PreprocessingConfig, TrainingConfig
+from models.trainer import HISTORY_FILE, balanced_batches, class_weights, run_fn
+from pipeline.config import PipelineConfig
 from trainer_support import make_fn_args, photo_rows, serialized_examples, transform_splits
 
 HERE = pathlib.Path(__file__).resolve().parent
@@ -60,7 +62,7 @@ def mlp(splits, tmp_path_factory):
     """A deliberately large step, so the validation loss turns back up and early stopping ends the run."""
     return _train(
         splits, tmp_path_factory.mktemp("mlp"),
-        epochs=40, learning_rate=0.01, early_stopping_patience=PATIENCE, decision_threshold=THRESHOLD, target_recall=None,
+        model="mlp", epochs=40, learning_rate=0.01, early_stopping_patience=PATIENCE, decision_threshold=THRESHOLD, target_recall=None,
     )
 
 
@@ -148,11 +150,32 @@ def test_alexnet_trains_with_balanced_sampling_and_serves_raw_photos(splits, tmp
     assert np.all((probability > 0) & (probability < 1))
 
 
+def test_texture_model_trains_augmented_and_serves_the_same_answer_twice_with_its_embedding(splits, tmp_path):
+    model, history = _train(splits, tmp_path, model="texture", epochs=2, augment=True)
+
+    assert history["epochs_run"] == 2 and np.all(np.isfinite(history["history"]["loss"]))
+    images = _image_bytes(splits.raw["eval"])
+    first = model.signatures[PREDICT_IMAGE_SIGNATURE](image_bytes=images)
+    second = model.signatures[PREDICT_IMAGE_SIGNATURE](image_bytes=images)
+    np.testing.assert_array_equal(first[PROBABILITY_OUTPUT].numpy(), second[PROBABILITY_OUTPUT].numpy())
+    np.testing.assert_array_equal(first[EMBEDDING_OUTPUT].numpy(), second[EMBEDDING_OUTPUT].numpy())
+    assert first[EMBEDDING_OUTPUT].shape == (len(images), texture.STAGE_WIDTHS[-1])
+    from_examples = model.signatures["serving_default"](examples=serialized_examples(splits.raw["eval"]))
+    np.testing.assert_allclose(from_examples[PROBABILITY_OUTPUT], first[PROBABILITY_OUTPUT], atol=1e-6)
+    np.testing.assert_allclose(from_examples[EMBEDDING_OUTPUT], first[EMBEDDING_OUTPUT], atol=1e-5)
+
+
+def test_augmented_training_repeats_for_a_seed_and_differs_for_another(splits, tmp_path):
+    runs = [_train(splits, tmp_path / name, model="texture", epochs=1, seed=seed)[1] for name, seed in (("a", 1), ("b", 1), ("c", 2))]
+    losses = [run["history"]["loss"][0] for run in runs]
+    assert losses[0] == losses[1] and losses[0] != losses[2]
+
+
 def test_two_cpu_replicas_train_under_mirrored_strategy(splits, tmp_path):
     """The CPU is split in two before TensorFlow starts, which needs a fresh process."""
     out = tmp_path / "replicas"
     result = subprocess.run(
-        [sys.executable, str(HERE / "multi_replica_fit.py"), splits.to_json(), json.dumps(_config(epochs=2).trainer_custom_config()), str(out)],
+        [sys.executable, str(HERE / "multi_replica_fit.py"), splits.to_json(), json.dumps(_config(model="mlp", epochs=2).trainer_custom_config()), str(out)],
         capture_output=True, text=True, timeout=600, env={**os.environ, "TF_USE_LEGACY_KERAS": "1"},
     )
     assert result.returncode == 0, result.stderr[-3000:]
@@ -175,7 +198,8 @@ def test_run_flags_map_onto_the_training_config_with_the_reference_defaults():
          "--pretrained-weights", "w.h5", "--no-mixed-precision", "--learning-rate", "0.002"]
     ), "data", "work")
 
-    assert (defaults.training.model, defaults.training.hidden_units, defaults.preprocessing.feature_variant) == ("mlp", 50, "blocks")
+    assert (defaults.training.model, defaults.training.hidden_units, defaults.preprocessing.feature_variant) == ("texture", 50, "blocks")
+    assert defaults.training.augment and defaults.training.training_epochs() == 20
     assert defaults.preprocessing.cnn_resolution == 150 and defaults.training.mixed_precision
     assert alexnet.model_input_key() == features.CNN_IMAGE_KEY and alexnet.preprocessing.cnn_resolution == 100
     assert (alexnet.training.epochs, alexnet.training.sampling, alexnet.training.class_weighting) == (5, "balanced", "none")
@@ -197,7 +221,7 @@ def test_target_recall_flag_defaults_to_095_and_off_fixes_the_threshold(capsys):
 
 
 def test_target_recall_calibrates_the_exported_threshold_on_validation(splits, tmp_path):
-    model, history = _train(splits, tmp_path, epochs=3, target_recall=0.8)
+    model, history = _train(splits, tmp_path, model="mlp", epochs=3, target_recall=0.8)
     assert TrainingConfig().target_recall == 0.95
 
     rows = splits.raw["eval"]

@@ -1,7 +1,8 @@
 """The Trainer's `run_fn`: fit the configured model on Transform's output and export it.
 
-TFX calls `run_fn` by dotted path (`models.model.run_fn`), so this module is the
-single place where configuration, data, devices and export meet.
+TFX calls `run_fn` by dotted path (`models.trainer.run_fn`), so this module is
+the single place where configuration, data, devices and export meet; which
+network is built, and how, is the registry's business.
 """
 import dataclasses
 import json
@@ -15,11 +16,14 @@ from tensorflow_metadata.proto.v0 import schema_pb2
 from tfx import v1 as tfx
 from tfx_bsl.public import tfxio
 
-from models import alexnet, features, mlp
+from models import features
+from models.augmentation import augmented
 from models.calibration import threshold_for_recall
 from models.distribution import configure_devices
-from models.signatures import make_serving_signatures
-from pipeline.config import TrainingConfig, training_from_custom_config
+from models.registry import Moments, model_entry
+from models.signatures import make_serving_signatures, mark_classification_signature
+from models.spec import TrainingConfig, training_from_custom_config
+from models.warmup import write_warmup_requests
 
 HISTORY_FILE = "training_history.json"
 """Per-epoch metrics and the restored best epoch, written next to the TensorBoard logs."""
@@ -89,15 +93,20 @@ def feature_moments(dataset: tf.data.Dataset) -> tuple[np.ndarray, np.ndarray]:
 
 
 def build_model(
-    training: TrainingConfig, input_shape: tuple[int, ...], moments: tuple[np.ndarray, np.ndarray] | None
+    training: TrainingConfig, input_shape: tuple[int, ...], moments: Moments | None, steps_per_epoch: int = 1
 ) -> tf.keras.Model:
-    """The configured network, compiled with Adam and binary cross-entropy (one sigmoid output)."""
-    if training.model == "mlp":
-        model = mlp.build_mlp(int(np.prod(input_shape)), training.hidden_units, moments)
-    else:
-        model = alexnet.build_alexnet(input_shape[0], input_shape[-1], weights_path=training.pretrained_weights)
+    """The configured network, compiled with Adam and binary cross-entropy (one sigmoid output).
+
+    Models that decay their step follow a cosine to zero over all epochs'
+    `steps_per_epoch` steps; early stopping may end them sooner.
+    """
+    entry = model_entry(training.model)
+    model = entry.build(training, input_shape, moments)
+    learning_rate = training.optimizer_learning_rate()
+    if entry.decays_learning_rate:
+        learning_rate = tf.keras.optimizers.schedules.CosineDecay(learning_rate, training.training_epochs() * steps_per_epoch)
     model.compile(
-        optimizer=tf.keras.optimizers.Adam(learning_rate=training.optimizer_learning_rate()),
+        optimizer=tf.keras.optimizers.Adam(learning_rate=learning_rate),
         loss=tf.keras.losses.BinaryCrossentropy(),
         metrics=[tf.keras.metrics.BinaryAccuracy(name="accuracy"), tf.keras.metrics.AUC(name="auc")],
     )
@@ -147,15 +156,17 @@ def fit_model(
     training the pipeline ships.
     """
     strategy = strategy or tf.distribute.get_strategy()
-    moments = feature_moments(train) if training.model == "mlp" else None
+    entry = model_entry(training.model)
+    moments = feature_moments(train) if entry.standardises_inputs else None
     weights = class_weights(train_labels, training.class_weighting)
-    steps_per_epoch = None
+    batch_size = training.batch_size * strategy.num_replicas_in_sync
+    steps_per_epoch = math.ceil(len(train_labels) / batch_size)
+    if training.augment and entry.reads_image:
+        train = augmented(train, batch_size, training.seed)
     if training.sampling == "balanced":
-        batch_size = training.batch_size * strategy.num_replicas_in_sync
         train = balanced_batches(train, batch_size, training.seed)
-        steps_per_epoch = math.ceil(len(train_labels) / batch_size)
     with strategy.scope():
-        model = build_model(training, input_shape, moments)
+        model = build_model(training, input_shape, moments, steps_per_epoch)
     best_weights = os.path.join(run_dir, BEST_CHECKPOINT)
     callbacks = [
         tf.keras.callbacks.EarlyStopping(monitor="val_loss", patience=training.early_stopping_patience),
@@ -166,8 +177,8 @@ def fit_model(
     history = model.fit(
         train,
         validation_data=validation,
-        epochs=training.epochs,
-        steps_per_epoch=steps_per_epoch,
+        epochs=training.training_epochs(),
+        steps_per_epoch=steps_per_epoch if training.sampling == "balanced" else None,
         class_weight=weights,
         callbacks=callbacks,
         verbose=verbose,
@@ -223,5 +234,13 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
         f"trainer: restored epoch {fitted.best_epoch + 1} of {len(fitted.history['val_loss'])} (lowest validation "
         f"loss); decision threshold {fitted.decision_threshold:.4f}"
     )
-    signatures = make_serving_signatures(fitted.model, tf_transform_output, input_key, fitted.decision_threshold)
+    signatures = make_serving_signatures(
+        fitted.model,
+        tf_transform_output,
+        input_key,
+        fitted.decision_threshold,
+        model_entry(training.model).embedding_layer,
+    )
     tf.saved_model.save(fitted.model, fn_args.serving_model_dir, signatures=signatures)
+    mark_classification_signature(fn_args.serving_model_dir)
+    write_warmup_requests(fn_args.serving_model_dir)

@@ -1,0 +1,56 @@
+"""Whether a file's bytes are a photo the pipeline can use: the one judge for the importer and the data gate.
+
+The pixel count is read from the header before anything is decoded, so a small
+file that expands to gigabytes (a "pixel bomb") costs nothing to refuse.
+TensorFlow's own decoder judges the rest, because the Transform graph decodes
+the same bytes later: a file Pillow forgives but TensorFlow rejects would fail there.
+"""
+from __future__ import annotations
+
+import io
+
+from PIL import ImageFile, JpegImagePlugin, PngImagePlugin
+
+from models.features import MAX_IMAGE_PIXELS
+
+_JPEG_MAGIC = b"\xff\xd8\xff"
+_PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+# The format plugins parse the header only. Image.open would also apply Pillow's
+# own decompression-bomb guard, which warns or raises at a limit that is not ours.
+_HEADER_READERS: tuple[tuple[bytes, type[ImageFile.ImageFile]], ...] = (
+    (_JPEG_MAGIC, JpegImagePlugin.JpegImageFile),
+    (_PNG_MAGIC, PngImagePlugin.PngImageFile),
+)
+
+
+def header_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) declared by a JPEG or PNG header, or None when there is no readable header."""
+    for magic, reader in _HEADER_READERS:
+        if data.startswith(magic):
+            try:
+                with reader(io.BytesIO(data)) as image:
+                    return image.size
+            except (SyntaxError, OSError, ValueError):
+                return None
+    return None
+
+
+def image_format_problem(data: bytes, max_pixels: int = MAX_IMAGE_PIXELS) -> str | None:
+    """Why `data` is not a usable JPEG/PNG photo of at most `max_pixels` pixels, or None when it is."""
+    import tensorflow as tf
+
+    if not data:
+        return "empty file"
+    if not (data.startswith(_JPEG_MAGIC) or data.startswith(_PNG_MAGIC)):
+        return "not a JPEG or PNG image"
+    size = header_size(data)
+    if size is None:
+        return "unreadable image header"
+    width, height = size
+    if width * height > max_pixels:
+        return f"{width}x{height} pixels ({width * height:,}) is above the limit of {max_pixels:,}"
+    try:
+        tf.io.decode_image(data, expand_animations=False)
+    except (tf.errors.InvalidArgumentError, tf.errors.UnknownError) as error:
+        return "does not decode: " + str(error.message).strip().splitlines()[-1][:200]
+    return None

@@ -1,0 +1,94 @@
+"""Every model the pipeline can train, and what the Trainer and Transform ask of each.
+
+Adding a model is one module with a `build` function plus one entry here: the
+CLI's `--model` choices, the Transform's materialised input, the Trainer's
+learning rate and input standardisation all read this table, so nothing else
+branches on a model's name.
+"""
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import numpy as np
+import tensorflow as tf
+
+from models import alexnet, features, mlp, texture
+
+if TYPE_CHECKING:
+    from models.spec import PreprocessingConfig, TrainingConfig
+
+Moments = tuple[np.ndarray, np.ndarray]
+"""Per-feature mean and variance of the training split's model input."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelEntry:
+    name: str
+    summary: str
+    """One line for `--help`."""
+    build: Callable[[TrainingConfig, tuple[int, ...], Moments | None], tf.keras.Model]
+    """The uncompiled network for inputs of this shape (without the batch axis)."""
+    input_key: Callable[[PreprocessingConfig], str]
+    """The transformed feature the model reads."""
+    learning_rate: float
+    """Adam's step when the run gives none."""
+    epochs: int
+    """Training epochs when the run gives none."""
+    reads_image: bool = False
+    """Whether the input is an image, which training augments unless told not to."""
+    decays_learning_rate: bool = False
+    """Whether the step follows a cosine from `learning_rate` to zero over the epochs."""
+    standardises_inputs: bool = False
+    """Whether `build` wants the training split's per-feature moments, baked into the served model."""
+    takes_pretrained_weights: bool = False
+    embedding_layer: str | None = None
+    """The layer whose output the serving signatures also return as `embedding`."""
+
+
+MODELS: dict[str, ModelEntry] = {
+    entry.name: entry
+    for entry in (
+        ModelEntry(
+            name="mlp",
+            summary="the reference's one-hidden-layer network on edge features (--feature-variant, --hidden-units)",
+            build=mlp.build,
+            input_key=lambda preprocessing: mlp.INPUT_KEYS[preprocessing.feature_variant],
+            learning_rate=1e-3,
+            epochs=60,
+            standardises_inputs=True,
+        ),
+        ModelEntry(
+            name="alexnet",
+            summary="the reference's Table 1 AlexNet, from scratch (--resolution, --channels)",
+            build=alexnet.build,
+            input_key=lambda preprocessing: features.CNN_IMAGE_KEY,
+            # A small step for 23-70M weights trained from scratch.
+            learning_rate=1e-4,
+            epochs=60,
+            reads_image=True,
+            takes_pretrained_weights=True,
+        ),
+        ModelEntry(
+            name="texture",
+            summary="a residual CNN on per-photo standardised luminance, blind to the leather's colour; "
+            "returns an embedding per photo (--resolution)",
+            build=texture.build,
+            input_key=lambda preprocessing: features.CNN_IMAGE_KEY,
+            learning_rate=2e-3,
+            epochs=20,
+            reads_image=True,
+            decays_learning_rate=True,
+            embedding_layer=texture.EMBEDDING_LAYER,
+        ),
+    )
+}
+DEFAULT_MODEL = "texture"
+
+
+def model_entry(name: str) -> ModelEntry:
+    try:
+        return MODELS[name]
+    except KeyError:
+        raise ValueError(f"unknown model {name!r} (choose one of {', '.join(MODELS)})") from None

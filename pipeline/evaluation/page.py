@@ -1,0 +1,107 @@
+"""The evaluation report's page: verdict, gate table, metrics per slice next to the baseline's, and the plots."""
+import html
+import math
+import pathlib
+
+from pipeline.evaluation import render
+from pipeline.evaluation.plots import PLOT_FILES, figures
+from pipeline.evaluation.report import EvaluationReport, SliceRows
+from pipeline.evaluation.summary import RunSummary
+
+PAGE_FILE = "index.html"
+# Columns of a metrics table: TFMA metric name -> heading.
+TABLE_METRICS = {
+    "example_count": "examples",
+    "binary_accuracy": "accuracy",
+    "auc": "ROC-AUC",
+    "precision": "precision",
+    "recall": "recall",
+}
+
+STYLE = """
+td.slice { white-space: nowrap; }
+.base { display: block; font-size: 0.8em; color: #c65d00; }
+tr.pass td:first-child { color: #1a7f37; font-weight: bold; }
+tr.fail td:first-child { color: #cf222e; font-weight: bold; }
+.verdict { font-size: 1.2em; font-weight: bold; }
+.plots img { max-width: 48%; margin-right: 1%; vertical-align: top; }
+"""
+
+
+def _cell(metrics: dict[str, dict[str, float]], name: str) -> str:
+    candidate = metrics.get("candidate", {}).get(name)
+    baseline = metrics.get("baseline", {}).get(name)
+    digits = 0 if name == "example_count" else 4
+    text = "n/a" if candidate is None or math.isnan(candidate) else f"{candidate:.{digits}f}"
+    if baseline is not None and not math.isnan(baseline):
+        text += f'<span class="base">{baseline:.{digits}f}</span>'
+    return text
+
+
+def _metrics_table(rows: SliceRows) -> str:
+    """One row per slice; a table of a subset of the slices (one feature's) is this on the subset."""
+    return render.html_table(
+        ["slice", *TABLE_METRICS.values()],
+        [[html.escape(label), *(_cell(metrics, name) for name in TABLE_METRICS)] for label, metrics in rows],
+        label_class="slice",
+    )
+
+
+def _gate_table(summary: RunSummary) -> str:
+    if not summary.gates:
+        return "<p>No gates configured.</p>"
+    rows = [
+        [
+            "pass" if g.passed else "FAIL",
+            html.escape(g.subject),
+            "change vs baseline" if g.is_change else "floor",
+            f"{g.bound:{'+' if g.is_change else ''}.4f}",
+            f"{g.candidate:.4f}",
+            "&ndash;" if g.baseline is None else f"{g.baseline:.4f}",
+            "&ndash;" if g.change is None else f"{g.change:+.4f}",
+        ]
+        for g in summary.gates
+    ]
+    header = ["decision", "metric", "gate", "bound", "candidate", "baseline", "change"]
+    return render.html_table(header, rows, row_classes=["pass" if g.passed else "fail" for g in summary.gates])
+
+
+def _threshold_note(summary: RunSummary) -> str:
+    if summary.decision_threshold is None:
+        return ""
+    baseline = summary.baseline_decision_threshold
+    return (
+        "Accuracy, precision, recall and the confusion matrix are at each model's own decision threshold, "
+        f"the one its served label uses: candidate {summary.decision_threshold:.4f}"
+        + (f", baseline {baseline:.4f}." if baseline is not None else ".")
+    )
+
+
+def render_html(report: EvaluationReport) -> str:
+    summary = report.summary
+    verdict = "blessed" if summary.blessed else "not blessed"
+    pushed = f"pushed to <code>{html.escape(summary.pushed_destination)}</code>" if summary.pushed else "not pushed"
+    baseline_note = (
+        "Orange numbers below a value are the baseline's: the latest blessed model, evaluated on the same test split."
+        if "baseline" in report.models
+        else "No blessed model existed before this run, so there is no baseline and no change gate."
+    )
+    body = f"""<h1>Evaluation report</h1>
+<p class="verdict">Candidate model {verdict}, {pushed}.</p>
+<p>Evaluation: <code>{html.escape(report.evaluation_uri)}</code></p>
+<h2>Gates</h2>
+{_gate_table(summary)}
+<h2>Metrics per slice (test split)</h2>
+<p>Precision and recall are those of the defective class. {_threshold_note(summary)} {baseline_note}</p>
+{_metrics_table(report.slices)}
+<h2>Confusion matrix at the model's threshold</h2>
+<p>{render.html_image(PLOT_FILES['confusion'], 'confusion matrix')}</p>
+<h2>ROC and calibration</h2>
+<p class="plots">{render.html_image(PLOT_FILES['roc'], 'ROC curve')}\
+{render.html_image(PLOT_FILES['calibration'], 'calibration curve')}</p>"""
+    return render.html_page("Leather inspection: evaluation report", body, STYLE)
+
+
+def write_report(report: EvaluationReport, out_dir: pathlib.Path) -> pathlib.Path:
+    """Writes index.html and the PNGs into `out_dir`; returns the page's path."""
+    return render.write_page(out_dir, PAGE_FILE, render_html(report), figures(report))

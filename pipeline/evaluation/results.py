@@ -1,0 +1,268 @@
+"""A finished run's results, read back from ML Metadata and the Evaluator's output.
+
+LocalDagRunner returns nothing, and a cached node records no new outputs of its
+own kind, so a run's results are, per node, the newest execution's output
+events. The Evaluator's output is read once into plain numbers per slice and
+model; the summary and the report both start from it.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import ml_metadata as mlmd
+import numpy as np
+import tensorflow_model_analysis as tfma
+from google.protobuf import text_format
+from ml_metadata.proto import metadata_store_pb2
+from tensorflow_model_analysis.proto import validation_result_pb2
+from tensorflow_model_analysis.proto.metrics_for_slice_pb2 import SliceKey
+from tensorflow_model_analysis.slicer import slicer_lib
+from tensorflow_model_analysis.writers import eval_config_writer
+
+from models.signatures import stored_decision_threshold
+
+EVALUATOR_NODE = "Evaluator"
+PUSHER_NODE = "Pusher"
+OVERALL = "overall"
+
+# A slice as TFMA keys it in Python: ((feature, value), ...); () is the overall slice.
+SliceKeyType = tuple
+# (metric name, is_diff) of one model's metric on one slice.
+MetricId = tuple[str, bool]
+
+
+def slice_label(slice_key: SliceKeyType | SliceKey) -> str:
+    """'overall', or 'feature = value' for each feature the slice fixes."""
+    if isinstance(slice_key, SliceKey):
+        slice_key = slicer_lib.deserialize_slice_key(slice_key)
+    return ", ".join(f"{column} = {value}" for column, value in slice_key) or OVERALL
+
+
+@dataclasses.dataclass(frozen=True)
+class GateDecision:
+    """One threshold of the eval config on one slice, and how the candidate fared against it.
+
+    `bound` is the floor for an absolute gate and the smallest allowed change
+    (negative: an allowed drop) for a change gate against the baseline.
+    """
+
+    metric: str
+    is_change: bool
+    passed: bool
+    bound: float
+    candidate: float
+    baseline: float | None = None
+    change: float | None = None
+    slice: str = OVERALL
+
+    @property
+    def subject(self) -> str:
+        """The metric, and the slice when it is not the overall one."""
+        return self.metric if self.slice == OVERALL else f"{self.metric} on {self.slice}"
+
+    def describe(self) -> str:
+        verdict = "pass" if self.passed else "FAIL"
+        rule = f"change vs baseline >= {self.bound:+.4f}" if self.is_change else f">= {self.bound:.4f}"
+        numbers = f"candidate {self.candidate:.4f}"
+        if self.baseline is not None:
+            numbers += f", baseline {self.baseline:.4f}"
+        if self.change is not None:
+            numbers += f", change {self.change:+.4f}"
+        return f"{verdict} {self.subject} {rule}: {numbers}"
+
+
+def _bound(threshold: tfma.GenericValueThreshold | tfma.GenericChangeThreshold) -> float:
+    if isinstance(threshold, tfma.GenericChangeThreshold):
+        return threshold.absolute.value
+    return threshold.lower_bound.value
+
+
+def _describe_failure(slice_key: SliceKeyType, failure: validation_result_pb2.ValidationFailure) -> str:
+    """A failure outside the gates the eval config declares, straight from TFMA."""
+    threshold = text_format.MessageToString(failure.metric_threshold, as_one_line=True)
+    value = failure.metric_value.double_value.value
+    return f"FAIL {failure.metric_key.name} on {slice_label(slice_key)}: {value:.4f} violates {threshold}"
+
+
+@dataclasses.dataclass(frozen=True)
+class ConfusionMatrix:
+    """The served label's counts on one slice, at the decision threshold of the model that served it."""
+
+    threshold: float
+    true_positives: float
+    false_positives: float
+    true_negatives: float
+    false_negatives: float
+
+    def as_grid(self) -> np.ndarray:
+        """Rows are the true class (clean, defective), columns the predicted one."""
+        return np.array([[self.true_negatives, self.false_positives], [self.false_negatives, self.true_positives]])
+
+    @property
+    def single_class(self) -> bool:
+        """True when the slice holds only one class, where ROC-AUC is undefined (TFMA reports 0)."""
+        positives = self.true_positives + self.false_negatives
+        negatives = self.true_negatives + self.false_positives
+        return not positives or not negatives
+
+
+@dataclasses.dataclass(frozen=True)
+class Evaluation:
+    """One Evaluator output: the config it used, its scalar metrics and label confusion matrices per slice and
+    model, its validation, and the decision threshold each model's label was computed at."""
+
+    config: tfma.EvalConfig
+    metrics: dict[SliceKeyType, dict[str, dict[MetricId, float]]]
+    validation: tfma.ValidationResult
+    decision_thresholds: dict[str, float] = dataclasses.field(default_factory=dict)
+    confusion: dict[SliceKeyType, dict[str, ConfusionMatrix]] = dataclasses.field(default_factory=dict)
+
+    @classmethod
+    def load(cls, evaluation_uri: str) -> Evaluation:
+        config, model_locations = used_eval_run(evaluation_uri)
+        thresholds = {name: stored_decision_threshold(location) for name, location in model_locations.items()}
+        metrics: dict[SliceKeyType, dict[str, dict[MetricId, float]]] = {}
+        confusion: dict[SliceKeyType, dict[str, ConfusionMatrix]] = {}
+        for metrics_for_slice in tfma.load_metrics(evaluation_uri):
+            key = slicer_lib.deserialize_slice_key(metrics_for_slice.slice_key)
+            for kv in metrics_for_slice.metric_keys_and_values:
+                model = kv.key.model_name
+                if kv.value.HasField("double_value"):
+                    by_model = metrics.setdefault(key, {}).setdefault(model, {})
+                    by_model[(kv.key.name, kv.key.is_diff)] = kv.value.double_value.value
+                elif kv.value.HasField("confusion_matrix_at_thresholds") and not kv.key.is_diff:
+                    m = kv.value.confusion_matrix_at_thresholds.matrices[0]
+                    confusion.setdefault(key, {})[model] = ConfusionMatrix(
+                        thresholds[model], m.true_positives, m.false_positives, m.true_negatives, m.false_negatives
+                    )
+        return cls(config, metrics, tfma.load_validation_result(evaluation_uri), thresholds, confusion)
+
+    @property
+    def baseline_name(self) -> str | None:
+        """'baseline' when the resolver found a blessed model to compare with, else None."""
+        return next((spec.name for spec in self.config.model_specs if spec.is_baseline), None)
+
+    @property
+    def candidate_name(self) -> str:
+        return next(spec.name for spec in self.config.model_specs if not spec.is_baseline)
+
+    def roles(self) -> dict[str, str]:
+        """TFMA model name -> 'candidate' or 'baseline', the names people read."""
+        roles = {self.candidate_name: "candidate"}
+        if self.baseline_name is not None:
+            roles[self.baseline_name] = "baseline"
+        return roles
+
+    def plain_metrics(self, model: str | None, slice_key: SliceKeyType = ()) -> dict[str, float]:
+        """A model's own metrics on a slice (no differences to the baseline); empty for no model."""
+        metrics = self.metrics.get(slice_key, {}).get(model, {}) if model is not None else {}
+        return {name: value for (name, is_diff), value in metrics.items() if not is_diff}
+
+    @property
+    def candidate_metrics(self) -> dict[str, float]:
+        return self.plain_metrics(self.candidate_name)
+
+    @property
+    def baseline_metrics(self) -> dict[str, float]:
+        return self.plain_metrics(self.baseline_name)
+
+    def _failed(self) -> dict[tuple[SliceKeyType, MetricId], str]:
+        """The candidate's failed thresholds, each with a line naming it as TFMA recorded it."""
+        failed = {}
+        for per_slice in self.validation.metric_validations_per_slice:
+            key = slicer_lib.deserialize_slice_key(per_slice.slice_key)
+            for failure in per_slice.failures:
+                if failure.metric_key.model_name == self.candidate_name:
+                    failed[(key, (failure.metric_key.name, failure.metric_key.is_diff))] = _describe_failure(key, failure)
+        return failed
+
+    def gates(self) -> list[GateDecision]:
+        """Every threshold of the candidate on every slice it applies to, with its numbers; pass/fail as TFMA
+        decided it. TFMA's validation lists only failures, so the passes are rebuilt from the eval config.
+
+        Gates are absolute lower bounds and absolute change thresholds (spec.Gate).
+        """
+        failed = self._failed()
+        decisions = []
+        thresholds = tfma.metrics.metric_thresholds_from_metrics_specs(self.config.metrics_specs, eval_config=self.config)
+        for metric_key, slice_thresholds in thresholds.items():
+            if metric_key.model_name != self.candidate_name:
+                continue
+            for slicing, threshold in slice_thresholds:
+                for slice_key in self.metrics:
+                    if slicing is not None and not slicer_lib.SingleSliceSpec(spec=slicing).is_slice_applicable(slice_key):
+                        continue
+                    candidate = self.metrics[slice_key][self.candidate_name]
+                    baseline = self.metrics[slice_key].get(self.baseline_name, {})
+                    decisions.append(
+                        GateDecision(
+                            metric=metric_key.name,
+                            is_change=metric_key.is_diff,
+                            passed=(slice_key, (metric_key.name, metric_key.is_diff)) not in failed,
+                            bound=_bound(threshold),
+                            candidate=candidate[(metric_key.name, False)],
+                            baseline=baseline.get((metric_key.name, False)),
+                            change=candidate.get((metric_key.name, True)),
+                            slice=slice_label(slice_key),
+                        )
+                    )
+        return sorted(decisions, key=lambda d: (d.slice != OVERALL, d.slice, d.metric, d.is_change))
+
+    def failures(self) -> list[str]:
+        """One line per failed gate with its numbers, then any failure TFMA recorded outside the gates."""
+        gates = self.gates()
+        decided = {(d.slice, d.metric, d.is_change) for d in gates}
+        others = [
+            line
+            for (key, (name, is_diff)), line in self._failed().items()
+            if (slice_label(key), name, is_diff) not in decided
+        ]
+        return [d.describe() for d in gates if not d.passed] + others
+
+
+def used_eval_run(evaluation_uri: str) -> tuple[tfma.EvalConfig, dict[str, str]]:
+    """The eval config as the Evaluator ran it (model names filled in, change gates only with a baseline), and
+    the model directory of each model name."""
+    config, _, _, model_locations = eval_config_writer.load_eval_run(evaluation_uri)
+    if config is None:
+        raise LookupError(f"no eval_config.json in the evaluation {evaluation_uri}")
+    return config, dict(model_locations or {})
+
+
+def newest_outputs(store: mlmd.MetadataStore, pipeline_name: str, node: str) -> dict[str, metadata_store_pb2.Artifact]:
+    """The output artifacts of the node's newest execution, by output key."""
+    context = store.get_context_by_type_and_name("node", f"{pipeline_name}.{node}")
+    if context is None:
+        raise LookupError(f"ML Metadata has no record of node {node} in pipeline {pipeline_name}")
+    execution = max(store.get_executions_by_context(context.id), key=lambda e: e.id)
+    events = [
+        e
+        for e in store.get_events_by_execution_ids([execution.id])
+        if e.type in (metadata_store_pb2.Event.OUTPUT, metadata_store_pb2.Event.DECLARED_OUTPUT)
+    ]
+    artifacts = {a.id: a for a in store.get_artifacts_by_id([e.artifact_id for e in events])}
+    return {e.path.steps[0].key: artifacts[e.artifact_id] for e in events}
+
+
+@dataclasses.dataclass(frozen=True)
+class RunResults:
+    """What the newest Evaluator and Pusher executions recorded: the evaluation, the blessing, the push."""
+
+    evaluation_uri: str
+    evaluation: Evaluation
+    blessed: bool
+    pushed_destination: str | None
+    """None when the Pusher did not push (the model was not blessed)."""
+
+    @classmethod
+    def load(cls, store: mlmd.MetadataStore, pipeline_name: str) -> RunResults:
+        evaluator = newest_outputs(store, pipeline_name, EVALUATOR_NODE)
+        pushed = newest_outputs(store, pipeline_name, PUSHER_NODE)["pushed_model"]
+        evaluation_uri = evaluator["evaluation"].uri
+        was_pushed = bool(pushed.custom_properties["pushed"].int_value)
+        return cls(
+            evaluation_uri=evaluation_uri,
+            evaluation=Evaluation.load(evaluation_uri),
+            blessed=bool(evaluator["blessing"].custom_properties["blessed"].int_value),
+            pushed_destination=pushed.custom_properties["pushed_destination"].string_value if was_pushed else None,
+        )

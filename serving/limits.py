@@ -1,0 +1,31 @@
+"""What one `leather serve` process takes on at most, each a flag of `leather serve` with this default.
+
+Free of TensorFlow and gRPC so that `leather --help` can show the defaults at
+once; docs/serving.md ("Limits") explains each one.
+"""
+import dataclasses
+
+MIB = 1024 * 1024
+
+
+@dataclasses.dataclass(frozen=True)
+class ServingLimits:
+    """Bounds on request size, model work and connections, so no client can make the server grow without end."""
+
+    # Largest gRPC message or REST body (TF Serving's own limit is 2 GiB).
+    max_message_bytes: int = 64 * MIB
+    # Elements (the leading dimension of each input, or tf.Examples) in one request.
+    max_batch_size: int = 1024
+    # Requests running the model at the same time; more wait in line.
+    max_concurrent: int = 4
+    # Requests waiting for the model; one more is answered RESOURCE_EXHAUSTED.
+    max_queued: int = 32
+    # Seconds a REST client may take to send a request line, a header or the body, or to idle between requests.
+    rest_read_timeout: float = 30.0
+    # Open REST connections; one more is answered 503 and closed.
+    rest_max_connections: int = 64
+
+    def __post_init__(self) -> None:
+        for field in dataclasses.fields(self):
+            if not getattr(self, field.name) > 0:
+                raise ValueError(f"{field.name} must be positive, not {getattr(self, field.name)}")
