@@ -42,8 +42,8 @@ RESULTS = REPO_ROOT / "benchmarks" / "results" / "robustness_bench.json"
 FOLDS, TEST_FOLDS, VALIDATION_FOLD = 10, (0, 1, 2), 3
 CONTENDERS: dict[str, dict[str, Any]] = {
     "mlp": {"model": "mlp"},
-    "alexnet": {"model": "alexnet", "augment": False, "epochs": 15},
-    "alexnet-augmented": {"model": "alexnet", "augment": True, "epochs": 15},
+    "alexnet": {"model": "alexnet", "augment": False, "epochs": 8},
+    "alexnet-augmented": {"model": "alexnet", "augment": True, "epochs": 8},
     "texture": {"model": "texture"},
 }
 """The reference's MLP and AlexNet (as the pipeline ran them before), AlexNet with augmentation, the texture model."""

@@ -5,6 +5,7 @@ disagree about them.
 """
 import argparse
 import dataclasses
+from collections.abc import Callable
 
 from models import features
 from models.registry import MODELS
@@ -23,14 +24,22 @@ _TRAIN = TrainingConfig()
 _GATES = GateConfig()
 
 
-def recall_or_off(text: str) -> float | None:
-    """A target recall in (0, 1], or `off` for a fixed decision threshold."""
-    if text == "off":
-        return None
-    try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a recall in (0, 1] or 'off', got {text!r}") from None
+def number_or_off(meaning: str) -> Callable[[str], float | None]:
+    """An argparse type: a number, or `off` (None) for what the flag switches off; `meaning` names the number."""
+
+    def parse(text: str) -> float | None:
+        if text == "off":
+            return None
+        try:
+            return float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {meaning} or 'off', got {text!r}") from None
+
+    return parse
+
+
+recall_or_off = number_or_off("a recall in (0, 1]")
+"""A target recall, or `off` for a fixed decision threshold."""
 
 
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
@@ -82,6 +91,11 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     gates.add_argument("--min-auc", type=float, default=_GATES.min_auc, help="absolute ROC-AUC floor for blessing (default %(default)s)")
     gates.add_argument("--max-accuracy-drop", type=float, default=_GATES.max_accuracy_drop, help="allowed accuracy drop against the last blessed model (default %(default)s)")
     gates.add_argument("--max-auc-drop", type=float, default=_GATES.max_auc_drop, help="allowed ROC-AUC drop against the last blessed model (default %(default)s)")
+    gates.add_argument("--min-shifted-auc", type=number_or_off("an ROC-AUC in [0, 1]"), default=_GATES.min_shifted_auc,
+                       metavar="AUC|off",
+                       help="ROC-AUC floor on every colour variant of the test photos (gray, hue turns, saturation, "
+                       "brightness, contrast), so on the worst: refuses a model that learned the leather's colour; "
+                       "off: no such gate, the variant table is still shown (default %(default)s)")
     gates.add_argument("--max-image-pixels", type=int, default=_GATES.max_image_pixels,
                        help="images whose header declares more pixels stop the run at the data gate (default %(default)s)")
 

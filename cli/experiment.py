@@ -1,5 +1,6 @@
 """`leather experiment`: the reference's experiment grids on a data set, with k-fold cross-validation and a report."""
 import argparse
+import json
 import pathlib
 
 from cli.data_source import add_data_arguments, tfrecord_dir
@@ -7,7 +8,9 @@ from cli.errors import UserError
 from cli.progress import add_verbose_flag
 from models import features
 
-GRIDS = ("table2", "alexnet")
+GRIDS = ("table2", "alexnet", "robustness")
+CONTENDER_NAMES = ("texture", "mlp", "alexnet", "alexnet-augmented")
+"""Keys of experiments.robustness.CONTENDERS, named here so `--help` needs no TensorFlow."""
 
 
 def _experiments(args: argparse.Namespace) -> list:
@@ -20,6 +23,22 @@ def _experiments(args: argparse.Namespace) -> list:
     )
 
 
+def _robustness(args: argparse.Namespace, examples: object, out: pathlib.Path) -> int:
+    """Each model once, scored on every colour variant of the same test photos; OUT/robustness.json and .md."""
+    from experiments.robustness import run_robustness, table
+
+    def save(results: list[dict], inputs: dict) -> None:
+        summary = {"split": {split: len(labels) for split, labels in inputs["labels"].items()}, "results": results}
+        (out / "robustness.json").write_text(json.dumps(summary, indent=2) + "\n")
+        (out / "robustness.md").write_text("# ROC-AUC per colour variant\n\n" + table(results) + "\n")
+
+    print(f"robustness: {len(args.contenders)} model(s) on {len(examples)} images, scored per colour variant")
+    results = run_robustness(examples, out / "robustness", args.contenders, args.model_epochs, log=print, each=save)
+    print(table(results))
+    print(f"report: {out / 'robustness.md'} (and robustness.json beside it)")
+    return 0
+
+
 def _experiment(args: argparse.Namespace) -> int:
     from experiments.dataset import read_examples
     from experiments.report import write_report
@@ -30,6 +49,8 @@ def _experiment(args: argparse.Namespace) -> int:
     out = pathlib.Path(args.out).resolve()
     data = tfrecord_dir(pathlib.Path(args.data).resolve(), out, args.clean_class)
     examples = read_examples(data)
+    if args.grid == "robustness":
+        return _robustness(args, examples, out)
     experiments = _experiments(args)
     print(f"{args.grid}: {len(experiments)} configuration(s) x {args.folds} folds on {len(examples)} images from {data}")
     try:
@@ -56,7 +77,9 @@ def register(commands: argparse._SubParsersAction) -> None:
         "pipeline's preprocessing_fn and trainer, and write OUT/report.md, report.html and PNG plots. "
         "Finished folds are kept in OUT/results.jsonl: rerunning the same command resumes an interrupted grid.",
     )
-    experiment.add_argument("grid", choices=GRIDS, help="table2: MLP preprocessing variants x hidden units; alexnet: resolution x epochs x subsets")
+    experiment.add_argument("grid", choices=GRIDS, help="table2: MLP preprocessing variants x hidden units; alexnet: resolution x epochs x subsets; "
+                            "robustness: the texture model, the MLP and AlexNet with and without augmentation, each scored on "
+                            "colour-shifted copies of one test split")
     add_data_arguments(experiment)
     experiment.add_argument("--out", required=True, help="output folder for results, cached features and the report")
     experiment.add_argument("--folds", type=int, default=10, help="k of k-fold cross-validation (default %(default)s)")
@@ -69,5 +92,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     experiment.add_argument("--target-recall", type=float, default=None,
                             help="choose each fold's decision threshold on its validation fold to reach this recall of "
                             "defects, and report precision there (default: threshold 0.5, as the reference)")
+    experiment.add_argument("--contenders", nargs="+", choices=list(CONTENDER_NAMES), default=list(CONTENDER_NAMES),
+                            help="robustness: the models to compare (default: all)")
+    experiment.add_argument("--model-epochs", type=int, default=None,
+                            help="robustness: every model's epochs, for a quick look (default: each model's own)")
     add_verbose_flag(experiment)
     experiment.set_defaults(func=_experiment)

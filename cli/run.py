@@ -2,6 +2,7 @@
 import argparse
 import contextlib
 import pathlib
+import shutil
 
 from cli.config_args import add_config_arguments, config_from_args
 from cli.data_source import add_data_arguments, tfrecord_dir
@@ -23,9 +24,26 @@ def _gate_error(error: BaseException) -> BaseException | None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from pipeline.local_runner import run_local, show_component_progress, worker_output_to
+    from pipeline.workdir_lock import WorkdirBusy, workdir_lock
 
     workdir = pathlib.Path(args.workdir).resolve()
+    created = not workdir.exists()
+    try:
+        # Held from the import on, so a second run cannot re-import into WORKDIR/tfrecords under this one.
+        with workdir_lock(workdir) as lock:
+            try:
+                return _run_locked(args, workdir)
+            except BaseException:
+                if created and [p.name for p in workdir.iterdir()] == [lock.path.name]:
+                    shutil.rmtree(workdir)
+                raise
+    except WorkdirBusy as error:
+        raise UserError(str(error)) from error
+
+
+def _run_locked(args: argparse.Namespace, workdir: pathlib.Path) -> int:
+    from pipeline.local_runner import run_local, show_component_progress, worker_output_to
+
     data_dir = tfrecord_dir(pathlib.Path(args.data).resolve(), workdir, args.clean_class)
     try:
         config = config_from_args(args, str(data_dir), str(workdir))
@@ -33,7 +51,6 @@ def _run(args: argparse.Namespace) -> int:
         raise UserError(str(error)) from error
     print(f"running pipeline {config.pipeline_name} on {data_dir} (workdir {workdir})")
     show_component_progress(args.verbose)
-    workdir.mkdir(parents=True, exist_ok=True)
     quiet = contextlib.nullcontext() if args.verbose else worker_output_to(str(workdir / WORKER_LOG))
     try:
         with quiet:

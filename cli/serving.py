@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from cli.errors import UserError
 from cli.progress import add_verbose_flag
 from models.serving_contract import DEFAULT_MODEL_NAME, PREDICT_IMAGE_SIGNATURE
-from serving.batching_parameters import BatchingParameters, read_batching_parameters
+from serving.batching_parameters import DEFAULT_BATCHING, BatchingParameters, read_batching_parameters
 from serving.limits import MIB, ServingLimits
 
 if TYPE_CHECKING:
@@ -70,13 +70,14 @@ def register(commands: argparse._SubParsersAction) -> None:
         "(default: on, as TF Serving)",
     )
     serve.add_argument(
-        "--enable-batching", action=argparse.BooleanOptionalAction, default=False,
-        help="answer requests from shared server-side batches (default: off)",
+        "--enable-batching", action=argparse.BooleanOptionalAction, default=True,
+        help="answer requests of up to max_batch_size photos from shared server-side batches (default: on, with "
+        "the parameters of kubeflow/serving-config/batching_parameters.txt)",
     )
     serve.add_argument(
         "--batching-parameters-file", type=pathlib.Path, metavar="FILE",
         help="TF Serving's batching parameters (text BatchingParameters: max_batch_size, batch_timeout_micros, "
-        "num_batch_threads, max_enqueued_batches, allowed_batch_sizes); implies --enable-batching",
+        "num_batch_threads, max_enqueued_batches, allowed_batch_sizes; TF Serving's defaults for fields left out)",
     )
     _add_limit_arguments(serve.add_argument_group("limits (docs/serving.md, Limits)"))
     add_verbose_flag(serve)
@@ -173,9 +174,13 @@ def run_serve(args: argparse.Namespace) -> int:
 
 
 def _batching(args: argparse.Namespace) -> BatchingParameters | None:
-    """TF Serving's batching parameters from the file, its defaults with --enable-batching alone, else None."""
+    """The batching parameters file's, the production defaults without one, or None with --no-enable-batching."""
+    if not args.enable_batching:
+        if args.batching_parameters_file is not None:
+            raise UserError("--batching-parameters-file configures batching, which --no-enable-batching turns off")
+        return None
     if args.batching_parameters_file is None:
-        return BatchingParameters() if args.enable_batching else None
+        return DEFAULT_BATCHING
     try:
         return read_batching_parameters(args.batching_parameters_file)
     except ValueError as error:

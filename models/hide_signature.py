@@ -15,7 +15,7 @@ same size, so its kernel weights are computed once per request (by
 `tf.image.resize` itself, on a unit basis) and applied as a band of taps: rows
 once per row of tiles, columns per tile. That gives the same numbers as
 resizing each tile (to float rounding; tests/test_hide_signature.py) at a
-fraction of the cost. Tiles run through the model a row chunk at a time, so
+fraction of the cost. Tiles run through the model up to 64 of a row at a time, so
 memory does not grow with the photo.
 """
 from collections.abc import Sequence
@@ -173,7 +173,9 @@ def make_hide_signature(
     resolution, channels = int(input_shape[0]), int(input_shape[-1])
     embedding_width = model.scorer.outputs[1].shape[-1]
 
+    # Explicit loops without autograph: converting the network's layers inside a loop made tracing take minutes.
     @tf.function(
+        autograph=False,
         input_signature=[
             tf.TensorSpec(shape=[], dtype=tf.string, name=IMAGE_BYTES_INPUT),
             tf.TensorSpec(shape=[], dtype=tf.int32, name=PATCH_SIZE_INPUT),
@@ -188,20 +190,29 @@ def make_hide_signature(
         pixels = colour if channels == 3 else gray
         index, weight = resize_taps(patch_size, resolution)
         chunks = tf.math.floordiv(tf.size(xs) + TILES_PER_CALL - 1, TILES_PER_CALL)
-        probabilities = tf.TensorArray(tf.float32, size=tf.size(ys) * chunks, infer_shape=False)
-        embeddings = tf.TensorArray(
-            tf.float32, size=tf.size(ys) * chunks, infer_shape=False, element_shape=[None, embedding_width]
-        )
-        for row in tf.range(tf.size(ys)):
+
+        def score_chunk(step: tf.Tensor, probabilities: tf.TensorArray, embeddings: tf.TensorArray) -> tuple:
+            row, chunk = step // chunks, step % chunks
             rows = _resize_rows(pixels[ys[row] : ys[row] + patch_size], index, weight)
-            for chunk in tf.range(chunks):
-                starts = xs[chunk * TILES_PER_CALL : (chunk + 1) * TILES_PER_CALL]
-                images = _resize_columns(rows, starts, index, weight, channels)
-                images = tf.ensure_shape(images, [None, resolution, resolution, channels])
-                probability, embedding = model.scorer(images, training=False)
-                probability = tf.reshape(tf.cast(probability, tf.float32), [-1])
-                probabilities = probabilities.write(row * chunks + chunk, probability)
-                embeddings = embeddings.write(row * chunks + chunk, tf.cast(embedding, tf.float32))
+            starts = xs[chunk * TILES_PER_CALL : (chunk + 1) * TILES_PER_CALL]
+            images = tf.ensure_shape(
+                _resize_columns(rows, starts, index, weight, channels), [None, resolution, resolution, channels]
+            )
+            probability, embedding = model.scorer(images, training=False)
+            probabilities = probabilities.write(step, tf.reshape(tf.cast(probability, tf.float32), [-1]))
+            return step + 1, probabilities, embeddings.write(step, tf.cast(embedding, tf.float32))
+
+        steps = tf.size(ys) * chunks
+        _, probabilities, embeddings = tf.while_loop(
+            lambda step, *_: step < steps,
+            score_chunk,
+            (
+                tf.constant(0),
+                tf.TensorArray(tf.float32, size=steps, infer_shape=False, element_shape=[None]),
+                tf.TensorArray(tf.float32, size=steps, infer_shape=False, element_shape=[None, embedding_width]),
+            ),
+            parallel_iterations=1,
+        )
         probability = probabilities.concat()
         grid_x, grid_y = tf.meshgrid(xs, ys)
         return {

@@ -6,17 +6,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import tensorflow as tf
 
-from models import features
-
 if TYPE_CHECKING:
     from models.spec import TrainingConfig
-
-INPUT_KEYS: dict[str, str] = {
-    "blocks": features.BLOCK_COUNTS_KEY,
-    "edges": features.EDGE_PIXELS_KEY,
-    "gray": features.GRAY_PIXELS_KEY,
-}
-"""The transformed feature the MLP reads for each reference Table 2 variant (`feature_variant`)."""
 
 
 def build(

@@ -3,24 +3,33 @@
 Adding a model is one module with a `build` function plus one entry here: the
 CLI's `--model` choices, the Transform's materialised input, the Trainer's
 learning rate and input standardisation all read this table, so nothing else
-branches on a model's name.
+branches on a model's name. Model modules load only when a model is built, so
+the CLI answers `--help` without starting TensorFlow.
 """
 from __future__ import annotations
 
 import dataclasses
+import importlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-import numpy as np
-import tensorflow as tf
-
-from models import alexnet, features, mlp, texture
+from models import features, serving_contract
 
 if TYPE_CHECKING:
+    import numpy as np
+    import tensorflow as tf
+
     from models.spec import PreprocessingConfig, TrainingConfig
 
-Moments = tuple[np.ndarray, np.ndarray]
-"""Per-feature mean and variance of the training split's model input."""
+    Moments = tuple[np.ndarray, np.ndarray]
+    """Per-feature mean and variance of the training split's model input."""
+
+MLP_INPUT_KEYS: dict[str, str] = {
+    "blocks": features.BLOCK_COUNTS_KEY,
+    "edges": features.EDGE_PIXELS_KEY,
+    "gray": features.GRAY_PIXELS_KEY,
+}
+"""The transformed feature the MLP reads for each reference Table 2 variant (`feature_variant`)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -28,8 +37,8 @@ class ModelEntry:
     name: str
     summary: str
     """One line for `--help`."""
-    build: Callable[[TrainingConfig, tuple[int, ...], Moments | None], tf.keras.Model]
-    """The uncompiled network for inputs of this shape (without the batch axis)."""
+    builder: str
+    """`module:function` making the uncompiled network from (training config, input shape without the batch axis, moments)."""
     input_key: Callable[[PreprocessingConfig], str]
     """The transformed feature the model reads."""
     learning_rate: float
@@ -46,6 +55,10 @@ class ModelEntry:
     embedding_layer: str | None = None
     """The layer whose output the serving signatures also return as `embedding`."""
 
+    def build(self, training: TrainingConfig, input_shape: tuple[int, ...], moments: Moments | None) -> tf.keras.Model:
+        module, function = self.builder.split(":")
+        return getattr(importlib.import_module(module), function)(training, input_shape, moments)
+
 
 MODELS: dict[str, ModelEntry] = {
     entry.name: entry
@@ -53,8 +66,8 @@ MODELS: dict[str, ModelEntry] = {
         ModelEntry(
             name="mlp",
             summary="the reference's one-hidden-layer network on edge features (--feature-variant, --hidden-units)",
-            build=mlp.build,
-            input_key=lambda preprocessing: mlp.INPUT_KEYS[preprocessing.feature_variant],
+            builder="models.mlp:build",
+            input_key=lambda preprocessing: MLP_INPUT_KEYS[preprocessing.feature_variant],
             learning_rate=1e-3,
             epochs=60,
             standardises_inputs=True,
@@ -62,7 +75,7 @@ MODELS: dict[str, ModelEntry] = {
         ModelEntry(
             name="alexnet",
             summary="the reference's Table 1 AlexNet, from scratch (--resolution, --channels)",
-            build=alexnet.build,
+            builder="models.alexnet:build",
             input_key=lambda preprocessing: features.CNN_IMAGE_KEY,
             # A small step for 23-70M weights trained from scratch.
             learning_rate=1e-4,
@@ -74,13 +87,13 @@ MODELS: dict[str, ModelEntry] = {
             name="texture",
             summary="a residual CNN on per-photo standardised luminance, blind to the leather's colour; "
             "returns an embedding per photo (--resolution)",
-            build=texture.build,
+            builder="models.texture:build",
             input_key=lambda preprocessing: features.CNN_IMAGE_KEY,
             learning_rate=2e-3,
             epochs=20,
             reads_image=True,
             decays_learning_rate=True,
-            embedding_layer=texture.EMBEDDING_LAYER,
+            embedding_layer=serving_contract.EMBEDDING_OUTPUT,
         ),
     )
 }

@@ -18,6 +18,7 @@ import numpy as np
 import tensorflow as tf
 
 from models.image_features import RGB_TO_GRAY
+from models.serving_contract import EMBEDDING_OUTPUT
 
 if TYPE_CHECKING:
     from models.spec import TrainingConfig
@@ -28,7 +29,8 @@ STEM_KERNEL = 5
 DROPOUT_RATE = 0.2
 MIN_INPUT_SIZE = 2 ** len(STAGE_WIDTHS)
 """Five halvings leave at least one cell to pool."""
-EMBEDDING_LAYER = "embedding"
+EMBEDDING_LAYER = EMBEDDING_OUTPUT
+"""The pooled layer is the serving contract's `embedding` output."""
 _STANDARDISE_EPSILON = 1e-6
 """Variance floor, so a flat photo maps to zeros instead of amplified noise."""
 

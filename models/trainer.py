@@ -20,7 +20,7 @@ from models import features
 from models.augmentation import augmented
 from models.calibration import threshold_for_recall
 from models.distribution import configure_devices
-from models.registry import Moments, model_entry
+from models.registry import model_entry
 from models.signatures import make_serving_signatures, mark_classification_signature
 from models.spec import TrainingConfig, training_from_custom_config
 from models.warmup import write_warmup_requests
@@ -93,7 +93,10 @@ def feature_moments(dataset: tf.data.Dataset) -> tuple[np.ndarray, np.ndarray]:
 
 
 def build_model(
-    training: TrainingConfig, input_shape: tuple[int, ...], moments: Moments | None, steps_per_epoch: int = 1
+    training: TrainingConfig,
+    input_shape: tuple[int, ...],
+    moments: tuple[np.ndarray, np.ndarray] | None,
+    steps_per_epoch: int = 1,
 ) -> tf.keras.Model:
     """The configured network, compiled with Adam and binary cross-entropy (one sigmoid output).
 

@@ -25,8 +25,8 @@ from models.serving_contract import (
 )
 
 WARMUP_BATCH_SIZES = (1, 8, 16, 32)
-"""One photo per station; server-side batches (kubeflow/serving-config/batching_parameters.txt batches up to
-8 requests); `leather classify`'s 16 and `leather inspect`'s 32 photos per request."""
+"""One photo per station; a server-side batch of eight stations; `leather classify`'s 16 and `leather
+inspect`'s 32 photos per request (also production's max_batch_size)."""
 WARMUP_PHOTO_SIZE = 64
 """Pixels a side of the warmup photo: decoding is the only step that sees its size (every model resizes first)."""
 _SEED = 20190601

@@ -29,8 +29,14 @@ class GateConfig:
     min_auc: float = 0.6
     max_accuracy_drop: float = 0.02
     max_auc_drop: float = 0.02
+    min_shifted_auc: float | None = 0.6
+    """ROC-AUC floor on every colour variant of the test photos (so on the worst); None: no such gate, the table stays."""
     max_image_pixels: int = features.MAX_IMAGE_PIXELS
     """Images whose header declares more pixels stop the run at the data gate; the importer's --max-pixels defaults to the same."""
+
+    def __post_init__(self) -> None:
+        if self.min_shifted_auc is not None and not 0.0 <= self.min_shifted_auc <= 1.0:
+            raise ValueError(f"min_shifted_auc must be in [0, 1] or off, got {self.min_shifted_auc}")
 
 
 @dataclasses.dataclass(frozen=True)

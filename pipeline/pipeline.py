@@ -14,6 +14,7 @@ from tfx.dsl.components.base.base_node import BaseNode
 
 from components import pusher as no_repush_pusher
 from components.data_gate import DataGate
+from components.robustness import ColourVariants
 from ingest.importer import SHARD_PATTERN
 from models import features
 from pipeline.config import PipelineConfig
@@ -74,6 +75,7 @@ def create_components(config: PipelineConfig, run_parameters: RunParameters | No
         anomalies=example_validator.outputs["anomalies"],
         min_minority_share=_given_or(parameters.min_minority_share, config.gates.min_minority_share),
         split=TRAIN_SPLIT,
+        max_image_pixels=config.gates.max_image_pixels,
     )
     transform = tfx.components.Transform(
         examples=example_gen.outputs["examples"],
@@ -96,8 +98,12 @@ def create_components(config: PipelineConfig, run_parameters: RunParameters | No
         model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
         model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
     ).with_id("latest_blessed_model_resolver")
+    # The Evaluator scores every test photo once per colour variant; the eval config slices them apart.
+    # After the data gate, which names an image that does not decode before anything reads it.
+    colour_variants = ColourVariants(examples=example_gen.outputs["examples"], split=TEST_SPLIT)
+    colour_variants.add_upstream_node(data_gate)
     evaluator = tfx.components.Evaluator(
-        examples=example_gen.outputs["examples"],
+        examples=colour_variants.outputs["variant_examples"],
         example_splits=[TEST_SPLIT],
         model=trainer.outputs["model"],
         baseline_model=model_resolver.outputs["model"],
@@ -119,6 +125,7 @@ def create_components(config: PipelineConfig, run_parameters: RunParameters | No
         data_gate,
         transform,
         trainer,
+        colour_variants,
         model_resolver,
         evaluator,
         pusher,

@@ -1,10 +1,11 @@
 """Serving of the pushed leather model through TensorFlow Serving's gRPC and REST APIs.
 
-`model_store` finds and hot-swaps versions under the Pusher's directory,
-`model_api` answers TF Serving's calls on them free of any transport, within the
-`limits`; `grpc_host` and `rest` carry those calls over gRPC and HTTP, and
-`server` is the process that ties store, API, gRPC host and version poller
-together. `client` is what `leather classify` uses, against this server or the
+`model_store` finds, warms up (`warmup`) and hot-swaps versions under the
+Pusher's directory, `model_api` answers TF Serving's calls on them free of any
+transport, within the `limits`, sharing model calls through `batching` and
+naming versions by the labels of a `model_config`; `grpc_host` and `rest` carry
+those calls over gRPC and HTTP, `metrics` counts them for Prometheus, and
+`server` is the process that ties store, API, gRPC host and poller together. `client` is what `leather classify` uses, against this server or the
 official TF Serving container alike.
 
 Keras is pinned to tf-keras here, as in `cli` and `models`, because `leather

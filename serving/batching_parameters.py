@@ -74,7 +74,7 @@ class BatchingParameters:
             )
 
     @classmethod
-    def tf_serving_defaults(cls, **chosen: int) -> BatchingParameters:
+    def tf_serving_defaults(cls, **chosen: object) -> BatchingParameters:
         """The parameters a file sets, TF Serving's defaults (BasicBatchScheduler::Options) for the others."""
         defaults = {"max_batch_size": 1000, "batch_timeout_micros": 0, "max_enqueued_batches": 10,
                     "num_batch_threads": os.cpu_count() or 1}

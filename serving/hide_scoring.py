@@ -16,9 +16,9 @@ Pure NumPy, so it is tested on known answers (tests/test_hide_scoring.py).
 """
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
+
+from serving.hide_settings import ScoringSettings
 
 MAD_TO_SIGMA = 1.4826
 """Scales the median absolute deviation to a standard deviation for normal data."""
@@ -28,28 +28,6 @@ _LOGIT_SPREAD_FLOOR = 1.0
 """Logit spread below which a classifier is taken to say the same of every tile (a factor e in the odds)."""
 _DISTANCE_ROWS = 1024
 """Tiles whose distances are computed at once: bounds memory at 20,000 tiles (MAX_TILES) to 80 MB."""
-
-
-@dataclasses.dataclass(frozen=True)
-class ScoringSettings:
-    """How tiles are scored and when a pixel counts as defective; `leather inspect` exposes each as a flag."""
-
-    neighbours: int = 3
-    """Nearest non-overlapping tiles a tile's distance is averaged over."""
-    confidence: float = 0.9
-    """Classifier probability from which its word counts."""
-    classifier_weight: float = 0.5
-    """Weight of the classifier's normalised logit beside the distance score."""
-    threshold: float = 8.0
-    """Score (in the hide's own spreads above its median) from which a pixel is defective."""
-
-    def __post_init__(self) -> None:
-        if self.neighbours < 1:
-            raise ValueError(f"neighbours must be at least 1, got {self.neighbours}")
-        if not 0.0 < self.confidence < 1.0:
-            raise ValueError(f"confidence must lie strictly between 0 and 1, got {self.confidence}")
-        if self.classifier_weight < 0:
-            raise ValueError(f"classifier weight must not be negative, got {self.classifier_weight}")
 
 
 def robust_z(values: np.ndarray, floor: float = 0.0) -> np.ndarray:

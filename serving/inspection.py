@@ -1,9 +1,10 @@
-"""Hide-scale inspection: tile a large leather photo, classify the patches, map where defects are.
+"""Hide-scale inspection by patches: tile a large photo, classify each patch, map where defects are.
 
-The model learns from patches (227 px in the real set); a tannery photographs
-whole hides. Overlapping tiles sent in batches through the serving endpoint give
-a per-pixel defect probability (the mean over the tiles covering the pixel) and
-the defective regions an inspector should look at.
+The path for models without the hide signature (no embedding: the MLP,
+AlexNet); models with one are inspected a photo per request and scored against
+their own hide (serving/hide_inspection.py). Overlapping tiles sent in batches
+through `predict_image` give a per-pixel defect probability (the mean over the
+tiles covering the pixel) and the defective regions an inspector should look at.
 """
 import concurrent.futures
 import dataclasses
@@ -134,15 +135,21 @@ def inspect_image(image: Image.Image, predict: Predictor, *, patch: int = 227, s
     return Inspection(rgb.width, rgb.height, tiles, total / cover, seconds)
 
 
-def overlay(image: Image.Image, inspection: Inspection, alpha: float = 0.45) -> Image.Image:
-    """The photo with the probability heatmap blended in red and defective regions outlined."""
+def overlay(image: Image.Image, heat: np.ndarray, boxes: Sequence[dict], alpha: float = 0.45) -> Image.Image:
+    """The photo with a map in [0, 1] blended in (inferno colours) and each box (x, y, width, height) outlined.
+
+    Colours come from a 256-entry table: matplotlib's colour map on the float
+    map of a 4608x3288 photo would take half a gigabyte.
+    """
     from matplotlib import colormaps
     from PIL import ImageDraw
 
-    colours = (colormaps["inferno"](inspection.heatmap)[..., :3] * 255).astype(np.uint8)
+    table = (colormaps["inferno"](np.linspace(0.0, 1.0, 256))[:, :3] * 255).astype(np.uint8)
+    colours = table[np.rint(np.clip(heat, 0.0, 1.0) * 255).astype(np.uint8)]
     blended = Image.blend(image.convert("RGB"), Image.fromarray(colours), alpha)
     draw = ImageDraw.Draw(blended)
-    for region in inspection.regions():
-        x, y = region["x"], region["y"]
-        draw.rectangle([x, y, x + region["width"] - 1, y + region["height"] - 1], outline=(0, 255, 255), width=3)
+    line = max(3, round(max(blended.size) / 600))
+    for box in boxes:
+        x, y = box["x"], box["y"]
+        draw.rectangle([x, y, x + box["width"] - 1, y + box["height"] - 1], outline=(0, 255, 255), width=line)
     return blended

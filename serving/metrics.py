@@ -36,6 +36,7 @@ INFERENCE_APIS = ("Predict", "Classify", "Regress", "MultiInference")
 # TF Serving's latency buckets: Buckets::Exponential(10, 1.8, 33), in microseconds (10 us to about 20 minutes).
 MICROSECOND_BUCKETS = tuple(10 * 1.8**power for power in range(33))
 BATCH_SIZE_BUCKETS = tuple(2**power for power in range(11))
+UNKNOWN = "unknown"
 
 
 class _ExactCounters(Collector):
@@ -72,10 +73,21 @@ class _LoadedVersions(Collector):
 
 
 class ServingMetrics:
-    """The metrics of one `leather serve` process, in a registry of their own."""
+    """The metrics of one `leather serve` process, in a registry of their own.
 
-    def __init__(self, model_name: str, loaded_versions: Callable[[], tuple[int, ...]]) -> None:
+    Label values a client chooses (model and signature names) are kept only when
+    they name the served model or a loaded signature, and are "unknown"
+    otherwise, so no client can make the metrics grow without end.
+    """
+
+    def __init__(
+        self,
+        model_name: str,
+        loaded_versions: Callable[[], tuple[int, ...]],
+        signature_names: Callable[[], frozenset[str]],
+    ) -> None:
         self.model_name = model_name
+        self._signature_names = signature_names
         self.registry = prometheus_client.CollectorRegistry(auto_describe=True)
         self._request_count = _ExactCounters(
             ":tensorflow:serving:request_count", "The total number of requests.", ("model_name", "status")
@@ -121,6 +133,8 @@ class ServingMetrics:
         self, model_name: str, api: str, signature: str, entrypoint: str, status: str, seconds: float
     ) -> None:
         """One inference request answered with gRPC status name `status` after `seconds`."""
+        model_name = model_name if model_name == self.model_name else UNKNOWN
+        signature = signature if signature in self._signature_names() else UNKNOWN
         self._request_count.increment(model_name, status)
         self._requests.labels(model_name, api, signature, entrypoint, status).inc()
         if status == "OK":

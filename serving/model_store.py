@@ -137,6 +137,10 @@ class ModelStore:
         """Loaded version numbers, newest first."""
         return tuple(sorted(self._models, reverse=True))
 
+    def signature_names(self) -> frozenset[str]:
+        """The signatures of every loaded version."""
+        return frozenset(name for model in self._models.values() for name in model.signatures)
+
     def statuses(self) -> list[VersionStatus]:
         """Every version this store has loaded, unloaded or failed to load, oldest first."""
         return [status for _, status in sorted(self._statuses.items())]

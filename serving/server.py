@@ -55,6 +55,7 @@ class ServingServer:
         self.model_name = model_name
         self._config_file = model_config_file
         self._config_stamp: int | None = None
+        self._config_problem: str | None = None
         self._pending: ModelConfig | None = None
         config = self._read_config() if model_config_file is not None else None
         self.store = ModelStore(
@@ -63,7 +64,7 @@ class ServingServer:
             prepare=self._warm_up if warm_up else None,
             on_load=self._loaded,
         )
-        self.metrics = ServingMetrics(model_name, self.store.loaded_versions)
+        self.metrics = ServingMetrics(model_name, self.store.loaded_versions, self.store.signature_names)
         self._batcher = None if batching is None else Batcher(batching, self.metrics.batch)
         self.api = ModelApi(model_name, self.store, limits, self._batcher, config.labels if config else {})
         self._grpc = GrpcHost(self.api, host, port, limits, self.metrics)
@@ -169,8 +170,11 @@ class ServingServer:
                 return
             config = self._read_config()
         except (OSError, ValueError) as error:
-            log.warning("%s; keeping the previous model config", error)
+            if str(error) != self._config_problem:  # once per problem, not once per poll
+                self._config_problem = str(error)
+                log.warning("%s; keeping the previous model config", error)
             return
+        self._config_problem = None
         self.store.policy = config.policy
         self._pending = config
         log.info(

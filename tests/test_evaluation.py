@@ -1,10 +1,11 @@
 """The Evaluator's config, the gate decisions it leads to, and the evaluation report.
 
 Gate decisions are checked against TFMA's own validator fed with known metric
-values, so the tests cover the thresholds the pipeline configures, not a copy of
-TFMA's comparison logic. The report is built from a crafted `EvaluationReport`;
-tests/test_serving_e2e.py writes one from a real run.
+values (tests/evaluation_support.py). The report is built from a crafted
+`EvaluationReport`; tests/test_serving_e2e.py writes one from a real run. The
+robustness gate and the colour-variant table: tests/test_robustness_gate.py.
 """
+import dataclasses
 import math
 import types
 
@@ -12,9 +13,9 @@ import numpy as np
 import pytest
 import tensorflow_model_analysis as tfma
 from PIL import Image
-from tensorflow_model_analysis.evaluators import metrics_validator
 
 from cli import main as leather
+from evaluation_support import ORIGINAL, Metrics, evaluate_slices
 from models import features
 from models.spec import TrainingConfig
 from pipeline.config import GateConfig, PipelineConfig
@@ -22,7 +23,7 @@ from pipeline.evaluation.page import render_html, write_report
 from pipeline.evaluation.plots import PLOT_FILES
 from pipeline.evaluation.report import EvaluationReport, ModelCurves, calibration_bins
 from pipeline.evaluation.results import ConfusionMatrix, Evaluation, GateDecision, slice_label
-from pipeline.evaluation.spec import Gate, eval_config
+from pipeline.evaluation.spec import ORIGINALS, Gate, eval_config, on_originals
 from pipeline.evaluation.summary import RunSummary
 
 GATES = GateConfig(min_accuracy=0.7, min_auc=0.75, max_accuracy_drop=0.02, max_auc_drop=0.03)
@@ -43,14 +44,18 @@ def _metric_configs(config: PipelineConfig) -> dict[str, tuple[str, tfma.MetricC
     }
 
 
-def test_eval_config_computes_the_binary_metrics_on_three_slicings(config):
+def test_eval_config_computes_the_binary_metrics_on_three_slicings_of_the_originals_and_per_variant(config):
     evaluation = eval_config(config)
     [model] = evaluation.model_specs
     assert (model.label_key, model.prediction_key) == (features.LABEL_KEY, "")
     assert list(model.preprocessing_function_names) == ["transform_features"]
-    assert [list(spec.feature_keys) for spec in evaluation.slicing_specs] == [
-        [], [features.DEFECT_TYPE_KEY], [features.BRIGHTNESS_KEY]
+    assert [(list(spec.feature_keys), dict(spec.feature_values)) for spec in evaluation.slicing_specs] == [
+        ([], {"variant": "original"}),
+        ([features.DEFECT_TYPE_KEY], {"variant": "original"}),
+        ([features.BRIGHTNESS_KEY], {"variant": "original"}),
+        ([features.VARIANT_KEY], {}),
     ]
+    assert ORIGINALS == {features.VARIANT_KEY: "original"}
     assert {name: output for name, (output, _) in _metric_configs(config).items()} == {
         "ExampleCount": "probability", "AUC": "probability", "ConfusionMatrixPlot": "probability",
         "CalibrationPlot": "probability", "BinaryAccuracy": "label", "Precision": "label", "Recall": "label",
@@ -71,57 +76,21 @@ def test_thresholded_metrics_read_the_models_own_label_not_a_compiled_threshold(
     assert eval_config(other_threshold) == eval_config(config)
 
 
-def test_only_accuracy_and_auc_gate_and_only_on_the_overall_slice(config):
+def test_only_accuracy_and_auc_gate_on_the_overall_slice_of_the_original_photos(config):
     metrics = {name: metric for name, (_, metric) in _metric_configs(config).items()}
     gated = {name for name, metric in metrics.items() if metric.per_slice_thresholds}
     assert gated == {"BinaryAccuracy", "AUC"}
     for name, floor, drop in (("BinaryAccuracy", 0.7, 0.02), ("AUC", 0.75, 0.03)):
-        [gate] = metrics[name].per_slice_thresholds
-        assert list(gate.slicing_specs) == [tfma.SlicingSpec()]
+        [gate] = [t for t in metrics[name].per_slice_thresholds if list(t.slicing_specs) == [on_originals()]]
+        assert list(gate.slicing_specs) == [tfma.SlicingSpec(feature_values={"variant": "original"})]
         assert gate.threshold.value_threshold.lower_bound.value == floor
         assert gate.threshold.change_threshold.direction == tfma.MetricDirection.HIGHER_IS_BETTER
         assert gate.threshold.change_threshold.absolute.value == pytest.approx(-drop)
 
 
-Metrics = dict[str, float]
-
-
 def _evaluate(config: PipelineConfig, candidate: Metrics, baseline: Metrics | None) -> Evaluation:
-    """What the Evaluator would record for these overall metrics: TFMA's config defaults and validation."""
-    return _evaluate_slices(eval_config(config), {(): (candidate, baseline)}, has_baseline=baseline is not None)
-
-
-def _evaluate_slices(
-    config: tfma.EvalConfig, slices: dict[tuple, tuple[Metrics, Metrics | None]], has_baseline: bool
-) -> Evaluation:
-    """The same for metrics on several slices (slice key -> candidate's and baseline's metrics)."""
-    used = tfma.utils.update_eval_config_with_defaults(config, has_baseline=has_baseline, rubber_stamp=True)
-    outputs = {
-        metric.class_name: output for spec in config.metrics_specs for output in spec.output_names for metric in spec.metrics
-    }
-    output_of = {"binary_accuracy": outputs["BinaryAccuracy"], "auc": outputs["AUC"]}
-    name = next(m.name for m in used.model_specs if not m.is_baseline)
-
-    def key(metric: str, model: str, is_diff: bool = False) -> tfma.metrics.MetricKey:
-        return tfma.metrics.MetricKey(
-            metric, model_name=model, output_name=output_of[metric], example_weighted=False, is_diff=is_diff
-        )
-
-    by_slice, validation = {}, tfma.ValidationResult()
-    for slice_key, (candidate, baseline) in slices.items():
-        by_model = by_slice[slice_key] = {m.name: {} for m in used.model_specs}
-        keyed = {}
-        for metric, value in candidate.items():
-            by_model[name][(metric, False)] = value
-            keyed[key(metric, name)] = value
-            if baseline is not None:
-                by_model["baseline"][(metric, False)] = baseline[metric]
-                by_model[name][(metric, True)] = value - baseline[metric]
-                keyed[key(metric, "baseline")] = baseline[metric]
-                keyed[key(metric, name, is_diff=True)] = value - baseline[metric]
-        result = metrics_validator.validate_metrics((slice_key, keyed), used)
-        validation.metric_validations_per_slice.extend(result.metric_validations_per_slice)
-    return Evaluation(used, by_slice, validation)
+    """What the Evaluator would record for these metrics of the original photos."""
+    return evaluate_slices(eval_config(config), {ORIGINAL: (candidate, baseline)}, has_baseline=baseline is not None)
 
 
 def _verdicts(evaluation: Evaluation) -> dict[tuple[str, bool], bool]:
@@ -160,15 +129,17 @@ def test_change_gates_against_the_baseline(config, candidate, verdicts):
 
 def test_a_gate_on_a_slicing_is_decided_on_every_slice_it_covers(config):
     """The shape of a robustness gate (the worst slice of a feature above a floor): one decision per slice."""
-    sliced = eval_config(config)
+    sliced = eval_config(PipelineConfig(
+        data_dir="unused", workdir="unused", gates=dataclasses.replace(GATES, min_shifted_auc=None)
+    ))
     auc = next(metric for spec in sliced.metrics_specs for metric in spec.metrics if metric.class_name == "AUC")
     auc.per_slice_thresholds.append(Gate("AUC", 0.7, 0.05, tfma.SlicingSpec(feature_keys=["brightness"])).threshold())
     overall = {"binary_accuracy": 0.8, "auc": 0.85}
     bright, dark = (("brightness", "bright"),), (("brightness", "dark"),)
-    evaluation = _evaluate_slices(
+    evaluation = evaluate_slices(
         sliced,
         {
-            (): (overall, None),
+            ORIGINAL: (overall, None),
             bright: ({"binary_accuracy": 0.9, "auc": 0.95}, None),
             dark: ({"binary_accuracy": 0.7, "auc": 0.65}, None),
         },

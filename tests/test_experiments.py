@@ -122,3 +122,34 @@ def test_a_function_in_a_fresh_process_runs_elsewhere_quietly_and_raises_here():
     assert call_in_fresh_process(os.getenv, "TF_CPP_MIN_LOG_LEVEL", quiet=False) == os.getenv("TF_CPP_MIN_LOG_LEVEL")
     with pytest.raises(ZeroDivisionError):
         call_in_fresh_process(operator.truediv, 1, 0)
+
+
+def test_robustness_contenders_named_in_the_cli_are_the_experiments():
+    from cli.experiment import CONTENDER_NAMES
+    from experiments.robustness import CONTENDERS
+
+    assert set(CONTENDER_NAMES) == set(CONTENDERS)
+
+
+@pytest.mark.slow
+def test_robustness_scores_every_variant_and_a_colour_blind_model_scores_gray_as_the_original(tmp_path):
+    from experiments.dataset import read_examples
+    from experiments.robustness import run_robustness
+    from ingest.importer import import_images
+    from ingest.synth import generate_dataset
+    from models.colour_variants import VARIANT_NAMES
+
+    generate_dataset(tmp_path / "images", 60, seed=4, size=96)
+    import_images(tmp_path / "images", tmp_path / "shards")
+    examples = read_examples(tmp_path / "shards")
+    seen = []
+
+    results = run_robustness(examples, tmp_path / "work", ["texture", "mlp"], epochs=1, log=lambda line: None,
+                             each=lambda so_far, inputs: seen.append(len(so_far)))
+
+    assert seen == [1, 2] and [r["model"] for r in results] == ["texture", "mlp"]
+    for result in results:
+        assert list(result["variants"]) == list(VARIANT_NAMES)
+        assert result["worst_auc"] == min(v["auc"] for v in result["variants"].values())
+    texture = results[0]["variants"]
+    assert texture["gray"]["auc"] == pytest.approx(texture["original"]["auc"], abs=1e-6)

@@ -4,7 +4,6 @@ import pytest
 
 from serving.hide_scoring import (
     MAD_TO_SIGMA,
-    ScoringSettings,
     neighbour_distances,
     overlapping,
     pixel_scores,
@@ -12,6 +11,7 @@ from serving.hide_scoring import (
     robust_z,
     tile_scores,
 )
+from serving.hide_settings import ScoringSettings
 
 PATCH, STRIDE = 20, 10
 

@@ -93,7 +93,7 @@ def test_resize_taps_reproduce_tf_resize_on_a_line():
 
 def test_a_saved_model_answers_a_jpeg_hide_with_the_same_tiles(photo, rgb_model, tmp_path):
     module = tf.Module()
-    module.model = rgb_model
+    module.weights = [*rgb_model.variables, rgb_model.decision_threshold]
     signature = make_hide_signature(rgb_model, features.CNN_IMAGE_KEY, (RESOLUTION, RESOLUTION, 3))
     tf.saved_model.save(module, str(tmp_path / "model"), signatures={"inspect_hide": signature})
     loaded = tf.saved_model.load(str(tmp_path / "model")).signatures["inspect_hide"]

@@ -1,4 +1,4 @@
-"""Hide-scale inspection: tiling, per-pixel probabilities and merged defect regions, with known answers."""
+"""Hide-scale inspection by patches (models without the hide signature): tiling, probabilities, regions."""
 import io
 import json
 
@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from cli.main import main
-from serving import client
+from serving import client, hide_client
 from serving.client import Prediction
 from serving.inspection import inspect_image, tile_origins
 
@@ -52,6 +52,7 @@ def test_bright_square_is_found_where_it_is(hide):
 
 
 def test_inspect_command_writes_heatmap_and_regions(hide, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(hide_client, "has_hide_signature", lambda server, **kwargs: False)
     monkeypatch.setattr(client, "predict_images", lambda server, batch, **kwargs: _brightness_model(batch))
     photo = tmp_path / "hide.png"
     hide.save(photo)

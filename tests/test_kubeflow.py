@@ -152,9 +152,9 @@ def test_spec_lists_every_component_with_the_image(spec, config):
     for node in create_components(config):
         # A Resolver compiles into one resolver task per input channel, named after it.
         assert node.id in tasks or any(task.startswith(f"{node.id}-") for task in tasks), node.id
-    assert len(tasks) == 11
+    assert len(tasks) == 12
     containers = {task: _container(spec, task) for task in tasks if "resolver" not in task}
-    assert len(containers) == 9
+    assert len(containers) == 10
     assert {container["image"] for container in containers.values()} == {IMAGE}
     assert spec.pipeline_info.name == config.pipeline_name
     assert spec.schema_version == "2.1.0"
@@ -169,7 +169,7 @@ def test_trainer_alone_asks_for_gpus_and_memory(spec):
 
 
 def test_beam_steps_get_the_beam_flags(spec):
-    for task in ("ImportExampleGen", "StatisticsGen", "Transform", "Evaluator"):
+    for task in ("ImportExampleGen", "StatisticsGen", "Transform", "ColourVariants", "Evaluator"):
         args = _container(spec, task)["args"]
         assert args[-len(BEAM_ARGS):] == list(BEAM_ARGS), task
 
@@ -229,7 +229,7 @@ def test_run_values_round_trip_to_what_the_executors_read(compiled, spec, config
     trainer_json = _as_executor_sees_it(spec, "Trainer", "custom_config", arguments[TRAINER_CUSTOM_CONFIG])
     custom_config = json_utils.loads(trainer_json)
     assert training_from_custom_config(custom_config) == TrainingConfig(epochs=20, hidden_units=20, learning_rate=0.0005)
-    assert custom_config["model_input"] == "block_counts"
+    assert custom_config["model_input"] == "cnn_image"
 
 
 @pytest.mark.parametrize(
@@ -240,7 +240,7 @@ def test_run_values_round_trip_to_what_the_executors_read(compiled, spec, config
         ({}, {"epoch": "3"}, "unknown training field"),
         ({}, {"epochs": "0"}, "must be positive"),
         ({}, {"epochs": "many"}, "wrong type"),
-        ({}, {"model": "alexnet"}, "recompile with the new --model"),
+        ({}, {"model": "mlp"}, "recompile with the new --model"),
     ],
 )
 def test_run_arguments_refuse_what_a_run_cannot_change(compiled, params, training, message):

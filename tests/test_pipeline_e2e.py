@@ -11,6 +11,7 @@ from tfx import v1 as tfx
 from conftest import synthetic_pipeline_config
 from models import features
 from models.calibration import binary_scores
+from models.colour_variants import VARIANT_NAMES
 from pipeline.config import PipelineConfig
 from pipeline.local_runner import run_local
 from pipeline.pipeline import create_components
@@ -57,8 +58,8 @@ def test_first_run_blesses_and_pushes_a_savedmodel(config, runs):
     assert {"serving_default", "predict_image", "transform_features"} <= set(loaded.signatures)
 
 
-def _test_split(config: PipelineConfig) -> list[bytes]:
-    files = sorted(pathlib.Path(config.pipeline_root).glob("ImportExampleGen/examples/*/Split-test/*"))
+def _test_split(config: PipelineConfig, examples: str = "ImportExampleGen/examples") -> list[bytes]:
+    files = sorted(pathlib.Path(config.pipeline_root).glob(f"{examples}/*/Split-test/*"))
     return [record.numpy() for record in tf.data.TFRecordDataset([str(f) for f in files], compression_type="GZIP")]
 
 
@@ -91,6 +92,24 @@ def test_evaluator_scores_the_pushed_models_own_calibrated_labels(config, runs):
     assert first.metrics["auc"] == pytest.approx(expected.auc, abs=0.01)
 
 
+def test_the_evaluator_scores_every_test_photo_in_every_colour_variant(config, runs):
+    """13 variants, each over the whole test split; the overall numbers are the `original` variant's."""
+    first, second = runs
+    variants = _test_split(config, "ColourVariants/variant_examples")
+    assert len(variants) == len(VARIANT_NAMES) * len(_test_split(config)) == 13 * first.metrics["example_count"]
+    for run, roles in ((first, {"candidate"}), (second, {"candidate", "baseline"})):
+        table = dict(run.variants.rows)
+        assert list(table) == list(VARIANT_NAMES)
+        assert all(set(scores) == roles for scores in table.values())
+        assert table["original"]["candidate"].auc == pytest.approx(run.metrics["auc"])
+        assert table["original"]["candidate"].defect_recall == pytest.approx(run.metrics["recall"])
+        assert run.variants.worst("candidate") in VARIANT_NAMES
+    robustness = [g for g in first.gates if g.slice.startswith("variant = ")]
+    assert sorted(g.slice for g in robustness) == sorted(f"variant = {name}" for name in VARIANT_NAMES)
+    assert all(g.passed and g.bound == 0.0 and not g.is_change for g in robustness)
+    assert "colour variants of the test photos (ROC-AUC; recall of defects and of clean leather at the threshold):" in first.lines()
+
+
 def test_blessing_artifact_records_the_decision(config, runs):
     store = _store(config)
     blessings = store.get_artifacts_by_type("ModelBlessing")
@@ -103,11 +122,12 @@ def test_metadata_records_every_component_and_the_rerun_is_cached(config, runs):
     executions = _executions_by_node(config)
     assert set(executions) == {
         "ImportExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator", "DataGate",
-        "Transform", "Trainer", "latest_blessed_model_resolver", "Evaluator", "Pusher",
+        "Transform", "Trainer", "ColourVariants", "latest_blessed_model_resolver", "Evaluator", "Pusher",
     }
     complete = metadata_store_pb2.Execution.COMPLETE
     cached = metadata_store_pb2.Execution.CACHED
-    for node in ("ImportExampleGen", "StatisticsGen", "ExampleValidator", "DataGate", "Transform", "Trainer"):
+    for node in ("ImportExampleGen", "StatisticsGen", "ExampleValidator", "DataGate", "Transform", "Trainer",
+                 "ColourVariants"):
         states = [e.last_known_state for e in sorted(executions[node], key=lambda e: e.id)]
         assert states == [complete, cached], node
 

@@ -5,6 +5,7 @@ its input and records the elements of every call, so a test can tell which
 requests shared a call and whether any answer went to the wrong client.
 """
 import concurrent.futures
+import os
 import pathlib
 import threading
 import time
@@ -16,7 +17,7 @@ import tensorflow as tf
 
 from serving.admission import Caller
 from serving.batching import Batcher
-from serving.batching_parameters import BatchingParameters, read_batching_parameters
+from serving.batching_parameters import DEFAULT_BATCHING, BatchingParameters, read_batching_parameters
 from serving.limits import ServingLimits
 from serving.model_api import ModelApi
 from serving.model_store import LoadedModel
@@ -62,7 +63,7 @@ def batched():
 
     def start(seconds: float = 0.0, **parameters) -> tuple[ModelApi, EchoSignature]:
         signature = EchoSignature(seconds)
-        batchers.append(Batcher(BatchingParameters(**parameters)))
+        batchers.append(Batcher(BatchingParameters.tf_serving_defaults(**parameters)))
         return ModelApi("leather", OneVersion(signature), ServingLimits(), batchers[-1]), signature
 
     yield start
@@ -114,15 +115,17 @@ def test_batches_are_padded_to_allowed_batch_sizes_and_the_padding_is_not_answer
 
 
 def test_a_bad_photo_fails_only_its_own_request_in_a_shared_batch(batched):
-    api, signature = batched(seconds=0.05, max_batch_size=8, batch_timeout_micros=200_000, num_batch_threads=1)
-    requests = [[b"a"], [b"b", b"bad"], [b"c"], [b"d"]]
-
-    answers = _concurrently(api, requests)
+    api, signature = batched(seconds=0.3, max_batch_size=8, batch_timeout_micros=200_000, num_batch_threads=1)
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        blocker = pool.submit(_echo, api, [b"first"])
+        wait_for(lambda: signature.calls == [1], "the first batch to run")  # the next four queue up meanwhile
+        answers = _concurrently(api, [[b"a"], [b"b", b"bad"], [b"c"], [b"d"]])
+        assert blocker.result(timeout=5) == [b"first"]
 
     assert [answers[0], answers[2], answers[3]] == [[b"a"], [b"c"], [b"d"]]
     assert isinstance(answers[1], RequestError) and answers[1].code == grpc.StatusCode.INVALID_ARGUMENT
     assert "element 1 (counting from 0) of 2: Unknown image file format" in answers[1].message
-    assert signature.calls[0] == 5, "the four requests should have shared the first call"
+    assert signature.calls[1] == 5, "the four requests should have shared the second call"
 
 
 def test_a_lone_request_does_not_wait_for_the_batch_timeout(batched):
@@ -166,7 +169,7 @@ def test_batching_over_grpc_answers_each_station_as_the_saved_model_does(
     tmp_path, push, serve, connect, reference, images
 ):
     push(tmp_path, 1)
-    server = serve(tmp_path, batching=BatchingParameters(max_batch_size=8, batch_timeout_micros=20_000))
+    server = serve(tmp_path, batching=DEFAULT_BATCHING)
     wait_for_versions(server, (1,))
     stub = predictions_stub(connect(server))
     photos = list(images.values()) * 4
@@ -190,7 +193,11 @@ def test_batching_parameters_file_is_read_in_tf_servings_text_format(tmp_path):
         max_batch_size=16, batch_timeout_micros=1500, max_enqueued_batches=4, num_batch_threads=1,
         allowed_batch_sizes=(4, 16),
     )
-    assert BatchingParameters(max_batch_size=16, allowed_batch_sizes=(4, 16)).padded_size(5) == 16
+    assert read_batching_parameters(path).padded_size(5) == 16
+    path.write_text("max_batch_size { value: 8 }\n")
+    assert read_batching_parameters(path) == BatchingParameters(
+        max_batch_size=8, batch_timeout_micros=0, max_enqueued_batches=10, num_batch_threads=os.cpu_count()
+    ), "fields left out take TF Serving's defaults, as in the official container"
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,7 @@ import yaml
 
 from cli import main as leather
 from models.warmup import WARMUP_BATCH_SIZES
-from serving.batching_parameters import read_batching_parameters
+from serving.batching_parameters import DEFAULT_BATCHING, read_batching_parameters
 from serving.metrics import METRICS_PATH
 
 from serving_support import (
@@ -188,6 +188,7 @@ def test_production_turns_on_warmup_batching_and_monitoring_with_the_files_leath
     }
     assert set(files) == {"batching_parameters.txt", "monitoring.config"}
     batching = read_batching_parameters(files["batching_parameters.txt"])
+    assert batching == DEFAULT_BATCHING, "leather serve's default batching is production's"
     assert batching.max_batch_size >= max(WARMUP_BATCH_SIZES), "leather inspect's 32-photo requests must fit"
     assert {size for size in WARMUP_BATCH_SIZES if size <= batching.max_batch_size} >= {1, *batching.allowed_batch_sizes}
     assert f'path: "{METRICS_PATH}"' in files["monitoring.config"].read_text()

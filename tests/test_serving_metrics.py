@@ -8,7 +8,7 @@ import grpc
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from serving.batching_parameters import BatchingParameters
+from serving.batching_parameters import DEFAULT_BATCHING
 from serving.rest import RestFront
 
 from serving_support import predict_request, predictions_stub, wait_for_versions
@@ -27,7 +27,7 @@ def _samples(page: str) -> dict[tuple[str, frozenset], float]:
 def test_metrics_count_requests_by_code_api_signature_and_entrypoint(tmp_path, push, serve, connect, images):
     model_dir = tmp_path / "models"
     push(model_dir, 1)
-    server = serve(model_dir, batching=BatchingParameters(max_batch_size=4))
+    server = serve(model_dir, batching=DEFAULT_BATCHING)
     wait_for_versions(server, (1,))
     rest = RestFront(server.api, "127.0.0.1", 0, server.metrics)
     rest.start()
@@ -36,7 +36,8 @@ def test_metrics_count_requests_by_code_api_signature_and_entrypoint(tmp_path, p
         for _ in range(3):
             stub.Predict(predict_request([images["dark.png"]]), timeout=10)
         stub.Predict(predict_request([images["dark.png"]], "serving_default"), timeout=10)
-        for request in (predict_request([b"not a photo"]), predict_request([images["dark.png"]], version=9)):
+        wallet = predict_request([images["dark.png"]], "predict_wallet", name="wallet")
+        for request in (predict_request([b"not a photo"]), predict_request([images["dark.png"]], version=9), wallet):
             with pytest.raises(grpc.RpcError):
                 stub.Predict(request, timeout=10)
         predict_url = f"http://127.0.0.1:{rest.port}/v1/models/leather:predict"
@@ -57,6 +58,9 @@ def test_metrics_count_requests_by_code_api_signature_and_entrypoint(tmp_path, p
     assert value(":tensorflow:serving:request_count", model_name="leather", status="OK") == 5
     assert value(":tensorflow:serving:request_count", model_name="leather", status="INVALID_ARGUMENT") == 2
     assert value(":tensorflow:serving:request_count", model_name="leather", status="NOT_FOUND") == 1
+    assert value(":tensorflow:serving:request_count", model_name="unknown", status="NOT_FOUND") == 1
+    assert value("leather_serving_requests_total", model_name="unknown", API="Predict", signature="unknown",
+                 entrypoint="GRPC", status="NOT_FOUND") == 1, "names a client makes up are not kept as labels"
     assert value(":tensorflow:serving:request_latency_count", model_name="leather", API="Predict", entrypoint="GRPC") == 4
     assert value(":tensorflow:serving:request_latency_count", model_name="leather", API="Predict", entrypoint="REST") == 1
     requests = dict(model_name="leather", API="Predict", entrypoint="GRPC")

@@ -108,3 +108,18 @@ def test_the_same_process_may_nest_the_lock_and_holds_it_until_the_outer_hold_en
         assert message.startswith(f"workdir {workdir} is in use by another run (pid {os.getpid()} ")
     other = _python(TRY, workdir, stdout=subprocess.PIPE)
     assert other.communicate(timeout=60)[0].strip() == "acquired"
+
+
+def test_leather_run_on_a_busy_workdir_is_one_error_line_before_any_import(holder, tmp_path):
+    workdir, first = holder
+    images = tmp_path / "images"
+
+    second = subprocess.run(
+        [sys.executable, "-m", "cli.main", "run", "--data", str(images), "--workdir", str(workdir)],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=120,
+    )
+
+    assert second.returncode == 1
+    assert second.stderr.startswith("leather: error: ") and f"pid {first.pid}" in second.stderr
+    assert "Traceback" not in second.stderr
+    assert not (workdir / "tfrecords").exists()

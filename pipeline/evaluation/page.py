@@ -1,4 +1,6 @@
-"""The evaluation report's page: verdict, gate table, metrics per slice next to the baseline's, and the plots."""
+"""The evaluation report's page: verdict, gate table, metrics per slice and per colour variant next to the
+baseline's, and the plots."""
+import dataclasses
 import html
 import math
 import pathlib
@@ -7,6 +9,7 @@ from pipeline.evaluation import render
 from pipeline.evaluation.plots import PLOT_FILES, figures
 from pipeline.evaluation.report import EvaluationReport, SliceRows
 from pipeline.evaluation.summary import RunSummary
+from pipeline.evaluation.variants import VariantTable
 
 PAGE_FILE = "index.html"
 # Columns of a metrics table: TFMA metric name -> heading.
@@ -17,12 +20,15 @@ TABLE_METRICS = {
     "precision": "precision",
     "recall": "recall",
 }
+# Columns of the colour-variant table: VariantScores field -> heading.
+VARIANT_METRICS = {"auc": "ROC-AUC", "defect_recall": "recall of defects", "clean_recall": "recall of clean leather"}
 
 STYLE = """
 td.slice { white-space: nowrap; }
 .base { display: block; font-size: 0.8em; color: #c65d00; }
 tr.pass td:first-child { color: #1a7f37; font-weight: bold; }
 tr.fail td:first-child { color: #cf222e; font-weight: bold; }
+tr.worst td { background: #ffebe9; }
 .verdict { font-size: 1.2em; font-weight: bold; }
 .plots img { max-width: 48%; margin-right: 1%; vertical-align: top; }
 """
@@ -43,6 +49,27 @@ def _metrics_table(rows: SliceRows) -> str:
     return render.html_table(
         ["slice", *TABLE_METRICS.values()],
         [[html.escape(label), *(_cell(metrics, name) for name in TABLE_METRICS)] for label, metrics in rows],
+        label_class="slice",
+    )
+
+
+def _variant_table(table: VariantTable) -> str:
+    """One row per variant, each model's worst one marked (the candidate's shaded)."""
+    if not table.rows:
+        return "<p>This evaluation has no colour variants.</p>"
+    rows = [
+        [
+            html.escape(name),
+            *(_cell({role: dataclasses.asdict(s) for role, s in scores.items()}, field) for field in VARIANT_METRICS),
+            html.escape(", ".join(table.worst_of(name))),
+        ]
+        for name, scores in table.rows
+    ]
+    worst = table.worst("candidate")
+    return render.html_table(
+        ["variant", *VARIANT_METRICS.values(), "worst of"],
+        rows,
+        row_classes=["worst" if name == worst else "" for name, _ in table.rows],
         label_class="slice",
     )
 
@@ -94,6 +121,12 @@ def render_html(report: EvaluationReport) -> str:
 <h2>Metrics per slice (test split)</h2>
 <p>Precision and recall are those of the defective class. {_threshold_note(summary)} {baseline_note}</p>
 {_metrics_table(report.slices)}
+<h2>Colour variants of the test photos</h2>
+<p>Every test photo scored again with its colours shifted (gray, hue turned, saturation, brightness and contrast
+changed; <code>models/colour_variants.py</code>), re-encoded losslessly. A model that learned the leather's colour
+rather than its defects collapses on some variant; the robustness gate holds every variant's ROC-AUC, so the worst
+one's, to a floor. Recalls are at each model's own threshold. {baseline_note}</p>
+{_variant_table(summary.variants)}
 <h2>Confusion matrix at the model's threshold</h2>
 <p>{render.html_image(PLOT_FILES['confusion'], 'confusion matrix')}</p>
 <h2>ROC and calibration</h2>

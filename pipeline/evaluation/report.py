@@ -12,10 +12,12 @@ import pathlib
 import ml_metadata as mlmd
 import numpy as np
 import tensorflow_model_analysis as tfma
+from tensorflow_model_analysis.slicer import slicer_lib
 from tfx import v1 as tfx
 
 from pipeline.config import PipelineConfig
-from pipeline.evaluation.results import OVERALL, ConfusionMatrix, Evaluation, RunResults, slice_label
+from pipeline.evaluation.results import OVERALL, ConfusionMatrix, Evaluation, RunResults
+from pipeline.evaluation.spec import variant_slicing
 from pipeline.evaluation.summary import RunSummary
 
 CALIBRATION_BINS = 10
@@ -39,7 +41,10 @@ class ModelCurves:
 
 @dataclasses.dataclass(frozen=True)
 class EvaluationReport:
-    """Everything the page shows; `models` maps 'candidate' (and 'baseline' when there was one) to its curves."""
+    """Everything the page shows; `models` maps 'candidate' (and 'baseline' when there was one) to its curves.
+
+    The colour-variant table is the summary's (`summary.variants`).
+    """
 
     evaluation_uri: str
     summary: RunSummary
@@ -48,19 +53,24 @@ class EvaluationReport:
 
 
 def slice_rows(evaluation: Evaluation) -> SliceRows:
-    """Scalar metrics per slice and role; ROC-AUC is NaN on single-class slices (every defect type but clean)."""
+    """Scalar metrics per slice and role, on the slicings of the original photos (the variants have their own
+    table); ROC-AUC is NaN on single-class slices (every defect type but clean)."""
     rows = []
-    for slice_key, by_model in evaluation.metrics.items():
-        by_role = {}
-        for model, role in evaluation.roles().items():
-            if model not in by_model:
-                continue
-            metrics = evaluation.plain_metrics(model, slice_key)
-            confusion = evaluation.confusion.get(slice_key, {}).get(model)
-            if confusion is not None and confusion.single_class:
-                metrics["auc"] = math.nan
-            by_role[role] = metrics
-        rows.append((slice_label(slice_key), by_role))
+    for slicing in evaluation.config.slicing_specs:
+        if slicing == variant_slicing():
+            continue
+        for label, slice_key in evaluation.slices(slicing):
+            by_model = evaluation.metrics[slice_key]
+            by_role = {}
+            for model, role in evaluation.roles().items():
+                if model not in by_model:
+                    continue
+                metrics = evaluation.plain_metrics(model, slice_key)
+                confusion = evaluation.confusion.get(slice_key, {}).get(model)
+                if confusion is not None and confusion.single_class:
+                    metrics["auc"] = math.nan
+                by_role[role] = metrics
+            rows.append((label, by_role))
     return sorted(rows, key=lambda row: (row[0] != OVERALL, row[0]))
 
 
@@ -79,10 +89,10 @@ def calibration_bins(buckets, bins: int = CALIBRATION_BINS) -> list[tuple[float,
 
 def _curves(evaluation_uri: str, evaluation: Evaluation) -> dict[str, ModelCurves]:
     roles = evaluation.roles()
-    overall_confusion = evaluation.confusion.get((), {})
+    overall_confusion = evaluation.confusion.get(evaluation.overall_slice, {})
     curves = {}
     for plots_for_slice in tfma.load_plots(evaluation_uri):
-        if plots_for_slice.slice_key.single_slice_keys:
+        if slicer_lib.deserialize_slice_key(plots_for_slice.slice_key) != evaluation.overall_slice:
             continue
         for kv in plots_for_slice.plot_keys_and_values:
             if kv.key.model_name not in roles:

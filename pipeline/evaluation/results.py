@@ -8,6 +8,8 @@ model; the summary and the report both start from it.
 from __future__ import annotations
 
 import dataclasses
+import math
+from collections.abc import Iterator, Mapping
 
 import ml_metadata as mlmd
 import numpy as np
@@ -29,13 +31,20 @@ OVERALL = "overall"
 SliceKeyType = tuple
 # (metric name, is_diff) of one model's metric on one slice.
 MetricId = tuple[str, bool]
+Threshold = tfma.GenericValueThreshold | tfma.GenericChangeThreshold
 
 
-def slice_label(slice_key: SliceKeyType | SliceKey) -> str:
-    """'overall', or 'feature = value' for each feature the slice fixes."""
+def slice_label(slice_key: SliceKeyType | SliceKey, scope: Mapping[str, str] | None = None) -> str:
+    """'overall', or 'feature = value' for each feature the slice fixes, but those its slicing's `scope` fixes.
+
+    The scope is a SlicingSpec's `feature_values`: what all its slices share
+    (the original photos) is the table's subject, not part of each row's name.
+    """
     if isinstance(slice_key, SliceKey):
         slice_key = slicer_lib.deserialize_slice_key(slice_key)
-    return ", ".join(f"{column} = {value}" for column, value in slice_key) or OVERALL
+    scope = scope or {}
+    named = [(column, value) for column, value in slice_key if scope.get(column) != str(value)]
+    return ", ".join(f"{column} = {value}" for column, value in named) or OVERALL
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,10 +80,17 @@ class GateDecision:
         return f"{verdict} {self.subject} {rule}: {numbers}"
 
 
-def _bound(threshold: tfma.GenericValueThreshold | tfma.GenericChangeThreshold) -> float:
+def _bound(threshold: Threshold) -> float:
     if isinstance(threshold, tfma.GenericChangeThreshold):
         return threshold.absolute.value
     return threshold.lower_bound.value
+
+
+def _failure_bound(threshold: tfma.MetricThreshold) -> float:
+    """The bound of the one threshold TFMA records with a failure (a value or a change threshold)."""
+    if threshold.HasField("change_threshold"):
+        return _bound(threshold.change_threshold)
+    return _bound(threshold.value_threshold)
 
 
 def _describe_failure(slice_key: SliceKeyType, failure: validation_result_pb2.ValidationFailure) -> str:
@@ -104,6 +120,18 @@ class ConfusionMatrix:
         positives = self.true_positives + self.false_negatives
         negatives = self.true_negatives + self.false_positives
         return not positives or not negatives
+
+    @property
+    def defect_recall(self) -> float:
+        """The share of defective photos labelled defective; NaN when the slice holds none."""
+        positives = self.true_positives + self.false_negatives
+        return self.true_positives / positives if positives else math.nan
+
+    @property
+    def clean_recall(self) -> float:
+        """The share of clean photos labelled clean, TN / (TN + FP); NaN when the slice holds none."""
+        negatives = self.true_negatives + self.false_positives
+        return self.true_negatives / negatives if negatives else math.nan
 
 
 @dataclasses.dataclass(frozen=True)
@@ -138,6 +166,17 @@ class Evaluation:
         return cls(config, metrics, tfma.load_validation_result(evaluation_uri), thresholds, confusion)
 
     @property
+    def overall_slice(self) -> SliceKeyType:
+        """The slice of the config's slicing without feature keys: what it fixes (the original photos), or all."""
+        overall = next((spec for spec in self.config.slicing_specs if not spec.feature_keys), tfma.SlicingSpec())
+        return tuple(sorted(overall.feature_values.items()))
+
+    def slices(self, slicing: tfma.SlicingSpec) -> list[tuple[str, SliceKeyType]]:
+        """(label, slice key) of every evaluated slice the slicing makes, labelled without what it fixes."""
+        applies = slicer_lib.SingleSliceSpec(spec=slicing).is_slice_applicable
+        return [(slice_label(key, slicing.feature_values), key) for key in self.metrics if applies(key)]
+
+    @property
     def baseline_name(self) -> str | None:
         """'baseline' when the resolver found a blessed model to compare with, else None."""
         return next((spec.name for spec in self.config.model_specs if spec.is_baseline), None)
@@ -153,8 +192,10 @@ class Evaluation:
             roles[self.baseline_name] = "baseline"
         return roles
 
-    def plain_metrics(self, model: str | None, slice_key: SliceKeyType = ()) -> dict[str, float]:
-        """A model's own metrics on a slice (no differences to the baseline); empty for no model."""
+    def plain_metrics(self, model: str | None, slice_key: SliceKeyType | None = None) -> dict[str, float]:
+        """A model's own metrics on a slice, the overall one by default (no differences to the baseline); empty
+        for no model."""
+        slice_key = self.overall_slice if slice_key is None else slice_key
         metrics = self.metrics.get(slice_key, {}).get(model, {}) if model is not None else {}
         return {name: value for (name, is_diff), value in metrics.items() if not is_diff}
 
@@ -166,15 +207,28 @@ class Evaluation:
     def baseline_metrics(self) -> dict[str, float]:
         return self.plain_metrics(self.baseline_name)
 
-    def _failed(self) -> dict[tuple[SliceKeyType, MetricId], str]:
-        """The candidate's failed thresholds, each with a line naming it as TFMA recorded it."""
+    def _failed(self) -> dict[tuple[SliceKeyType, MetricId, float], str]:
+        """The candidate's failed thresholds by slice, metric and bound, each with a line naming it as TFMA
+        recorded it. The bound tells apart two floors of one metric on one slice (ROC-AUC of the original
+        photos: the overall floor and the variant floor); TFMA records a failed bound once per slice."""
         failed = {}
         for per_slice in self.validation.metric_validations_per_slice:
             key = slicer_lib.deserialize_slice_key(per_slice.slice_key)
             for failure in per_slice.failures:
                 if failure.metric_key.model_name == self.candidate_name:
-                    failed[(key, (failure.metric_key.name, failure.metric_key.is_diff))] = _describe_failure(key, failure)
+                    metric = (failure.metric_key.name, failure.metric_key.is_diff)
+                    failed[(key, metric, _failure_bound(failure.metric_threshold))] = _describe_failure(key, failure)
         return failed
+
+    def _applied_thresholds(self) -> Iterator[tuple[tfma.metrics.MetricKey, str, SliceKeyType, Threshold]]:
+        """Each threshold of the candidate with each evaluated slice it applies to, and that slice's label."""
+        thresholds = tfma.metrics.metric_thresholds_from_metrics_specs(self.config.metrics_specs, eval_config=self.config)
+        for metric_key, slice_thresholds in thresholds.items():
+            if metric_key.model_name != self.candidate_name:
+                continue
+            for slicing, threshold in slice_thresholds:
+                for label, slice_key in self.slices(slicing or tfma.SlicingSpec()):
+                    yield metric_key, label, slice_key, threshold
 
     def gates(self) -> list[GateDecision]:
         """Every threshold of the candidate on every slice it applies to, with its numbers; pass/fail as TFMA
@@ -184,40 +238,31 @@ class Evaluation:
         """
         failed = self._failed()
         decisions = []
-        thresholds = tfma.metrics.metric_thresholds_from_metrics_specs(self.config.metrics_specs, eval_config=self.config)
-        for metric_key, slice_thresholds in thresholds.items():
-            if metric_key.model_name != self.candidate_name:
-                continue
-            for slicing, threshold in slice_thresholds:
-                for slice_key in self.metrics:
-                    if slicing is not None and not slicer_lib.SingleSliceSpec(spec=slicing).is_slice_applicable(slice_key):
-                        continue
-                    candidate = self.metrics[slice_key][self.candidate_name]
-                    baseline = self.metrics[slice_key].get(self.baseline_name, {})
-                    decisions.append(
-                        GateDecision(
-                            metric=metric_key.name,
-                            is_change=metric_key.is_diff,
-                            passed=(slice_key, (metric_key.name, metric_key.is_diff)) not in failed,
-                            bound=_bound(threshold),
-                            candidate=candidate[(metric_key.name, False)],
-                            baseline=baseline.get((metric_key.name, False)),
-                            change=candidate.get((metric_key.name, True)),
-                            slice=slice_label(slice_key),
-                        )
-                    )
+        for metric_key, label, slice_key, threshold in self._applied_thresholds():
+            candidate = self.metrics[slice_key][self.candidate_name]
+            baseline = self.metrics[slice_key].get(self.baseline_name, {})
+            decisions.append(
+                GateDecision(
+                    metric=metric_key.name,
+                    is_change=metric_key.is_diff,
+                    passed=(slice_key, (metric_key.name, metric_key.is_diff), _bound(threshold)) not in failed,
+                    bound=_bound(threshold),
+                    candidate=candidate[(metric_key.name, False)],
+                    baseline=baseline.get((metric_key.name, False)),
+                    change=candidate.get((metric_key.name, True)),
+                    slice=label,
+                )
+            )
         return sorted(decisions, key=lambda d: (d.slice != OVERALL, d.slice, d.metric, d.is_change))
 
     def failures(self) -> list[str]:
         """One line per failed gate with its numbers, then any failure TFMA recorded outside the gates."""
-        gates = self.gates()
-        decided = {(d.slice, d.metric, d.is_change) for d in gates}
-        others = [
-            line
-            for (key, (name, is_diff)), line in self._failed().items()
-            if (slice_label(key), name, is_diff) not in decided
-        ]
-        return [d.describe() for d in gates if not d.passed] + others
+        decided = {
+            (slice_key, (metric_key.name, metric_key.is_diff), _bound(threshold))
+            for metric_key, _, slice_key, threshold in self._applied_thresholds()
+        }
+        others = [line for failure, line in self._failed().items() if failure not in decided]
+        return [d.describe() for d in self.gates() if not d.passed] + others
 
 
 def used_eval_run(evaluation_uri: str) -> tuple[tfma.EvalConfig, dict[str, str]]:

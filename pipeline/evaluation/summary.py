@@ -13,6 +13,7 @@ import ml_metadata as mlmd
 from ml_metadata.proto import metadata_store_pb2
 
 from pipeline.evaluation.results import GateDecision, RunResults
+from pipeline.evaluation.variants import VariantTable
 
 
 @dataclasses.dataclass
@@ -26,6 +27,7 @@ class RunSummary:
     baseline_metrics: dict[str, float] = dataclasses.field(default_factory=dict)
     decision_threshold: float | None = None
     baseline_decision_threshold: float | None = None
+    variants: VariantTable = dataclasses.field(default_factory=VariantTable)
 
     @classmethod
     def of(cls, results: RunResults) -> RunSummary:
@@ -40,6 +42,7 @@ class RunSummary:
             baseline_metrics=evaluation.baseline_metrics,
             decision_threshold=evaluation.decision_thresholds.get(evaluation.candidate_name),
             baseline_decision_threshold=evaluation.decision_thresholds.get(evaluation.baseline_name),
+            variants=VariantTable.of(evaluation),
         )
 
     def lines(self) -> list[str]:
@@ -53,6 +56,7 @@ class RunSummary:
         for name, value in sorted(self.metrics.items()):
             baseline = f"   (baseline {self.baseline_metrics[name]:.4f})" if name in self.baseline_metrics else ""
             lines.append(f"  {name:<32} {value:.4f}{baseline}")
+        lines += self.variants.lines()
         if not self.gates:
             lines.append("gates: none configured")
         for where, gates in itertools.groupby(self.gates, key=lambda gate: gate.slice):

@@ -1,0 +1,30 @@
+"""How whole-hide inspection scores tiles and draws regions: one frozen record, free of NumPy and TensorFlow.
+
+`leather inspect` shows these defaults in its --help, which must answer at once;
+serving/hide_scoring.py does the scoring with them. The defaults were chosen on
+synthetic hides of other colours and grain than those the results are reported
+on (docs/results/whole-hide.md).
+"""
+import dataclasses
+
+
+@dataclasses.dataclass(frozen=True)
+class ScoringSettings:
+    """How tiles are scored and when a pixel counts as defective; `leather inspect` exposes each as a flag."""
+
+    neighbours: int = 3
+    """Nearest non-overlapping tiles a tile's distance is averaged over."""
+    confidence: float = 0.9
+    """Classifier probability from which its word counts."""
+    classifier_weight: float = 0.5
+    """Weight of the classifier's normalised logit beside the distance score."""
+    threshold: float = 14.0
+    """Score (in the hide's own spreads above its median) from which a pixel is defective."""
+
+    def __post_init__(self) -> None:
+        if self.neighbours < 1:
+            raise ValueError(f"neighbours must be at least 1, got {self.neighbours}")
+        if not 0.0 < self.confidence < 1.0:
+            raise ValueError(f"confidence must lie strictly between 0 and 1, got {self.confidence}")
+        if self.classifier_weight < 0:
+            raise ValueError(f"classifier weight must not be negative, got {self.classifier_weight}")
