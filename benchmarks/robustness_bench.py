@@ -1,13 +1,8 @@
 """Does a model see the defect or the dye? ROC-AUC and recalls of each model on colour-shifted real photos.
 
-Every model is trained once on the same content-hash split of the real photos
-(6:1:3 train, validation, test by `experiments.folds`), with the pipeline's own
-Transform code and `fit_model`, each in a fresh process. It is then scored on
-every colour variant of the test photos (`models.colour_variants.VARIANTS`,
-the copies the pipeline's ColourVariants component writes, PNG-encoded) at the
-decision threshold it calibrated on the validation photos: ROC-AUC, recall of
-defects and recall of clean leather, and the worst variant. Training seconds
-are wall time on this machine.
+`experiments.robustness` on the real photos: every model trained once on one
+content-hash split and scored on every colour variant of the test photos at
+its own calibrated threshold. Training seconds are wall time on this machine.
 
 Usage: .venv/bin/python benchmarks/robustness_bench.py --help
 """
@@ -20,161 +15,43 @@ import json
 import pathlib
 import sys
 import tempfile
-import time
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from experiments.dataset import Examples, read_examples, transform  # noqa: E402
-from experiments.folds import fold_of  # noqa: E402
-from experiments.isolation import call_in_fresh_process  # noqa: E402
+from experiments.dataset import read_examples  # noqa: E402
+from experiments.robustness import CONTENDERS, run_robustness, table  # noqa: E402
 from ingest.importer import import_images  # noqa: E402
-from models import features  # noqa: E402
-from models.colour_variants import ORIGINAL, VARIANT_NAMES, shift_and_encode_graph  # noqa: E402
-from models.spec import PreprocessingConfig, TrainingConfig, model_input_key  # noqa: E402
+from models.colour_variants import VARIANT_NAMES  # noqa: E402
 
 DEFAULT_DATA = REPO_ROOT.parent / "shared" / "data" / "leather-kaggle-dev"
 RESULTS = REPO_ROOT / "benchmarks" / "results" / "robustness_bench.json"
-FOLDS, TEST_FOLDS, VALIDATION_FOLD = 10, (0, 1, 2), 3
-CONTENDERS: dict[str, dict[str, Any]] = {
-    "mlp": {"model": "mlp"},
-    "alexnet": {"model": "alexnet", "augment": False, "epochs": 8},
-    "alexnet-augmented": {"model": "alexnet", "augment": True, "epochs": 8},
-    "texture": {"model": "texture"},
-}
-"""The reference's MLP and AlexNet (as the pipeline ran them before), AlexNet with augmentation, the texture model."""
-
-
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=pathlib.Path, default=DEFAULT_DATA, help="class folders of real photos (default: %(default)s)")
     parser.add_argument("--work", type=pathlib.Path, default=pathlib.Path(tempfile.gettempdir()) / "leather-robustness",
                         help="imported shards, cached features and inputs (default: %(default)s)")
     parser.add_argument("--models", nargs="+", choices=list(CONTENDERS), default=list(CONTENDERS), help="(default: all)")
-    parser.add_argument("--epochs", type=int, default=None, help="every model's epochs, for a quick look (default: as listed above)")
+    parser.add_argument("--epochs", type=int, default=None, help="every model's epochs, for a quick look (default: experiments.robustness.CONTENDERS)")
     parser.add_argument("--out", type=pathlib.Path, default=RESULTS, help="results JSON (default: %(default)s)")
     return parser.parse_args(argv)
-
-
-def _variant_examples(examples: Examples, test: np.ndarray) -> dict[str, Examples]:
-    """The test photos once per colour variant, PNG-encoded, each id suffixed so feature caches do not collide."""
-    shift_and_encode = shift_and_encode_graph(VARIANT_NAMES)
-    encoded = [shift_and_encode(examples.images[i]).numpy() for i in np.flatnonzero(test)]
-    return {
-        name: Examples(
-            images=[pngs[v] for pngs in encoded],
-            labels=examples.labels[test],
-            image_ids=[f"{examples.image_ids[i]}@{name}" for i in np.flatnonzero(test)],
-            defect_types=[examples.defect_types[i] for i in np.flatnonzero(test)],
-        )
-        for v, name in enumerate(VARIANT_NAMES)
-    }
-
-
-def prepare_inputs(data: pathlib.Path, work: pathlib.Path) -> dict[str, Any]:
-    """Model inputs as .npy files: train and validation originals, and the test photos per variant."""
-    shards = work / "tfrecords"
-    if not (shards / "manifest.json").exists():
-        import_images(data, shards)
-    examples = read_examples(shards)
-    folds = fold_of(examples.image_ids, examples.labels, FOLDS)
-    test = np.isin(folds, TEST_FOLDS)
-    splits = {"train": ~test & (folds != VALIDATION_FOLD), "validation": folds == VALIDATION_FOLD}
-    # One Transform computes both model inputs: the CNN image and the block counts beside it.
-    preprocessing, training = PreprocessingConfig(), TrainingConfig(model="texture")
-    keys = sorted({model_input_key(preprocessing, TrainingConfig(**c)) for c in CONTENDERS.values()})
-    paths: dict[str, Any] = {"labels": {}, "inputs": {}}
-    originals = transform(examples, preprocessing, training, work / "features")
-    for split, chosen in splits.items():
-        paths["labels"][split] = examples.labels[chosen].tolist()
-        for key in keys:
-            paths["inputs"][f"{split}/{key}"] = _save(work / f"{split}-{key}.npy", originals[key][chosen])
-    paths["labels"]["test"] = examples.labels[test].tolist()
-    for name, variant in _variant_examples(examples, test).items():
-        print(f"features of the {name} test photos", file=sys.stderr, flush=True)
-        shifted = transform(variant, preprocessing, training, work / "features")
-        for key in keys:
-            paths["inputs"][f"test-{name}/{key}"] = _save(work / f"test-{name}-{key}.npy", shifted[key])
-    return paths
-
-
-def _save(path: pathlib.Path, array: np.ndarray) -> str:
-    np.save(path, array)
-    return str(path)
-
-
-def train_and_score(name: str, contender: dict[str, Any], paths: dict[str, Any], run_dir: str) -> dict[str, Any]:
-    """Fit one model on the originals and score it on every variant at its own calibrated threshold (fresh process)."""
-    import tensorflow as tf
-
-    from models.calibration import binary_scores
-    from models.trainer import fit_model
-
-    training = TrainingConfig(**contender)
-    key = model_input_key(PreprocessingConfig(), training)
-    labels = {split: np.asarray(values, np.int64) for split, values in paths["labels"].items()}
-
-    def dataset(split: str, shuffle: bool) -> tf.data.Dataset:
-        inputs = np.load(paths["inputs"][f"{split}/{key}"], mmap_mode="r")
-        data = tf.data.Dataset.from_tensor_slices((np.asarray(inputs, np.float32), labels[split.split("-")[0]]))
-        return (data.shuffle(len(inputs), seed=training.seed) if shuffle else data).batch(training.batch_size)
-
-    tf.keras.utils.set_random_seed(training.seed)
-    start = time.perf_counter()
-    fitted = fit_model(training, np.load(paths["inputs"][f"train/{key}"], mmap_mode="r").shape[1:],
-                       dataset("train", True), dataset("validation", False), labels["train"], run_dir, verbose=0)
-    seconds = time.perf_counter() - start
-    variants = {}
-    for variant in VARIANT_NAMES:
-        probability = fitted.model.predict(dataset(f"test-{variant}", False), verbose=0).reshape(-1)
-        scores = binary_scores(labels["test"], probability, fitted.decision_threshold)
-        clean_recall = scores.true_negatives / max(scores.true_negatives + scores.false_positives, 1)
-        variants[variant] = {"auc": scores.auc, "defect_recall": scores.recall, "clean_recall": clean_recall}
-    return {
-        "model": name,
-        "training": {**contender, "epochs_run": len(fitted.history["val_loss"]), "best_epoch": fitted.best_epoch + 1},
-        "threshold": fitted.decision_threshold,
-        "train_seconds": round(seconds, 1),
-        "variants": variants,
-        "worst_auc": min(v["auc"] for v in variants.values()),
-        "worst_variant": min(variants, key=lambda v: variants[v]["auc"]),
-    }
-
-
-def table(results: list[dict[str, Any]]) -> str:
-    """Markdown: one row a model, ROC-AUC per variant, then the recalls as is."""
-    head = ["model", *VARIANT_NAMES, "worst", f"defect recall ({ORIGINAL})", f"clean recall ({ORIGINAL})", "train s"]
-    rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for r in results:
-        aucs = [f"{r['variants'][v]['auc']:.3f}" for v in VARIANT_NAMES]
-        original = r["variants"][ORIGINAL]
-        rows.append("| " + " | ".join([r["model"], *aucs, f"{r['worst_auc']:.3f} ({r['worst_variant']})",
-                                       f"{original['defect_recall']:.3f}", f"{original['clean_recall']:.3f}",
-                                       f"{r['train_seconds']:.0f}"]) + " |")
-    return "\n".join(rows)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     if not args.data.is_dir():
         raise SystemExit(f"no photos at {args.data}: give --data, the real set's class folders")
-    args.work.mkdir(parents=True, exist_ok=True)
-    paths = prepare_inputs(args.data, args.work)
-    results = []
-    for name in args.models:
-        print(f"training and scoring {name}", file=sys.stderr, flush=True)
-        with tempfile.TemporaryDirectory(prefix=f"{name}-", dir=args.work) as run_dir:
-            contender = {**CONTENDERS[name], **({"epochs": args.epochs} if args.epochs else {})}
-            results.append(call_in_fresh_process(train_and_score, name, contender, paths, run_dir))
-        print(table(results[-1:]), flush=True)
-        # Written after every model, so a long run that is stopped keeps what it measured.
+    shards = args.work / "tfrecords"
+    if not (shards / "manifest.json").exists():
+        import_images(args.data, shards)
+
+    def save(results: list[dict[str, Any]], inputs: dict[str, Any]) -> None:
         report = {
             "data": str(args.data),
-            "split": {split: len(values) for split, values in paths["labels"].items()},
+            "split": {split: len(labels) for split, labels in inputs["labels"].items()},
             "variants": list(VARIANT_NAMES),
             "cpus": os.cpu_count(),
             "load_average": os.getloadavg(),
@@ -183,6 +60,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         }
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(report, indent=2) + "\n")
+
+    log = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
+    results = run_robustness(read_examples(shards), args.work, args.models, args.epochs, log=log, each=save)
     print(table(results))
     print(f"wrote {args.out}", file=sys.stderr)
 

@@ -46,11 +46,13 @@ MAX_PIXELS = 40_000_000
 NATURAL_MARKS_PER_PATCH = 1.5
 """Faint marks per IMAGE_SIZE x IMAGE_SIZE area, as `draw_hide` puts on each training photo."""
 DEFECT_GAP = 32
-"""Pixels kept between two defects' windows, so their masks never touch."""
+"""Pixels between two defects' windows (each IMAGE_SIZE square, in its own cell of a grid), so masks never touch."""
 # What counts as a visible change of the surface where a defect was painted (the mask).
 _HEIGHT_CHANGE = 0.15
 _ALBEDO_CHANGE = 0.05
 _MASK_CLOSING = 3
+_MIN_PART_PIXELS = 4
+"""Specks of the change smaller than this are left out of the mask: no one can see them, yet each would count as a defect."""
 MARKER_NAME = ".leather-synth-hide"
 MANIFEST_NAME = "hides.json"
 _PARTIAL = ".partial"
@@ -90,14 +92,24 @@ def _window(hide: Hide, y: int, x: int, side: int, scale: float) -> Hide:
     )
 
 
-def _free_spot(rng: np.random.Generator, spec: HideSpec, taken: list[tuple[int, int]]) -> tuple[int, int] | None:
-    """A window corner whose window keeps DEFECT_GAP from every taken one, or None after a fair search."""
-    for _ in range(200):
-        y = int(rng.integers(0, spec.height - IMAGE_SIZE + 1))
-        x = int(rng.integers(0, spec.width - IMAGE_SIZE + 1))
-        if all(abs(y - ty) >= IMAGE_SIZE + DEFECT_GAP or abs(x - tx) >= IMAGE_SIZE + DEFECT_GAP for ty, tx in taken):
-            return y, x
-    return None
+def _slots(width: int, height: int) -> tuple[int, int]:
+    """Columns and rows of the defect windows' grid: each window in its own cell, DEFECT_GAP apart."""
+    return (width + DEFECT_GAP) // (IMAGE_SIZE + DEFECT_GAP), (height + DEFECT_GAP) // (IMAGE_SIZE + DEFECT_GAP)
+
+
+def _window_corners(rng: np.random.Generator, spec: HideSpec) -> list[tuple[int, int]]:
+    """A (y, x) corner per defect: distinct cells of the grid, placed at random within each."""
+    columns, rows = _slots(spec.width, spec.height)
+    play_x = (spec.width + DEFECT_GAP) // columns - IMAGE_SIZE - DEFECT_GAP
+    play_y = (spec.height + DEFECT_GAP) // rows - IMAGE_SIZE - DEFECT_GAP
+    corners = []
+    for cell in rng.permutation(columns * rows)[: len(spec.defects)]:
+        row, column = divmod(int(cell), columns)
+        corners.append((
+            row * (play_y + IMAGE_SIZE + DEFECT_GAP) + int(rng.integers(0, play_y + 1)),
+            column * (play_x + IMAGE_SIZE + DEFECT_GAP) + int(rng.integers(0, play_x + 1)),
+        ))
+    return corners
 
 
 def _paint_with_truth(rng: np.random.Generator, window: Hide, defect: str) -> np.ndarray:
@@ -106,8 +118,10 @@ def _paint_with_truth(rng: np.random.Generator, window: Hide, defect: str) -> np
     paint_defect(rng, window, defect)
     changed = np.abs(window.height - height) > _HEIGHT_CHANGE
     changed |= (np.abs(window.albedo - albedo) / np.maximum(albedo, 1.0)).max(axis=-1) > _ALBEDO_CHANGE
-    closed = ndimage.binary_closing(changed, iterations=_MASK_CLOSING, border_value=0)
-    return ndimage.binary_fill_holes(closed | changed)
+    truth = ndimage.binary_fill_holes(ndimage.binary_closing(changed, iterations=_MASK_CLOSING) | changed)
+    parts, count = ndimage.label(truth, structure=np.ones((3, 3)))
+    sizes = ndimage.sum_labels(truth, parts, np.arange(1, count + 1))
+    return np.isin(parts, 1 + np.nonzero(sizes >= _MIN_PART_PIXELS)[0])
 
 
 def render_hide(rng: np.random.Generator, spec: HideSpec) -> SynthHide:
@@ -120,18 +134,13 @@ def render_hide(rng: np.random.Generator, spec: HideSpec) -> SynthHide:
         y, x = rng.integers(0, spec.height - IMAGE_SIZE + 1), rng.integers(0, spec.width - IMAGE_SIZE + 1)
         paint_natural_mark(rng, _window(hide, y, x, IMAGE_SIZE, 1.0))
     mask = np.zeros((side, side), bool)
-    defects, taken = [], []
-    for defect in spec.defects:
-        spot = _free_spot(rng, spec, taken)
-        if spot is None:
-            break
-        taken.append(spot)
-        y, x = spot
+    defects = []
+    for defect, (y, x) in zip(spec.defects, _window_corners(rng, spec), strict=True):
         # At defect strength every painter changes the surface beyond the thresholds: the truth is never empty.
         truth = _paint_with_truth(rng, _window(hide, y, x, IMAGE_SIZE, 1.0), defect)
         mask[y : y + IMAGE_SIZE, x : x + IMAGE_SIZE] |= truth
         rows, cols = np.nonzero(truth)
-        box = [x + int(cols.min()), y + int(rows.min()), int(cols.ptp()) + 1, int(rows.ptp()) + 1]
+        box = [x + int(cols.min()), y + int(rows.min()), int(np.ptp(cols)) + 1, int(np.ptp(rows)) + 1]
         defects.append({"type": defect, "box": box, "area": int(truth.sum())})
     pixels = photograph(hide)[: spec.height, : spec.width]
     return SynthHide(pixels=np.ascontiguousarray(pixels), mask=mask[: spec.height, : spec.width], defects=defects)
@@ -184,8 +193,12 @@ def _check_settings(
         raise ValueError(f"grain scales must lie between 0.5 and 2.0, got {list(grains)}")
     if not 0.0 <= clean_share <= 1.0:
         raise ValueError(f"clean share must be between 0 and 1, got {clean_share}")
-    if max_defects < 1:
-        raise ValueError(f"max defects must be at least 1, got {max_defects}")
+    columns, rows = _slots(width, height)
+    if not 1 <= max_defects <= columns * rows:
+        raise ValueError(
+            f"max defects must be between 1 and {columns * rows}, the defect windows of {IMAGE_SIZE} px a "
+            f"{width}x{height} hide holds {DEFECT_GAP} px apart; got {max_defects}"
+        )
 
 
 def _prepare_output(out: pathlib.Path, overwrite: bool) -> None:

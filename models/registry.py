@@ -54,6 +54,8 @@ class ModelEntry:
     takes_pretrained_weights: bool = False
     embedding_layer: str | None = None
     """The layer whose output the serving signatures also return as `embedding`."""
+    best_epoch_by: str = "val_loss"
+    """The validation metric that early stopping watches and that picks the epoch restored: `val_loss` (lowest) or `val_auc` (highest)."""
 
     def build(self, training: TrainingConfig, input_shape: tuple[int, ...], moments: Moments | None) -> tf.keras.Model:
         module, function = self.builder.split(":")
@@ -94,6 +96,9 @@ MODELS: dict[str, ModelEntry] = {
             reads_image=True,
             decays_learning_rate=True,
             embedding_layer=serving_contract.EMBEDDING_OUTPUT,
+            # Under strong augmentation and a decaying step the validation loss of 245 photos is noise around a
+            # slow trend: on the real set it stopped the run at epoch 12 and restored epoch 2 (ROC-AUC 0.90).
+            best_epoch_by="val_auc",
         ),
     )
 }

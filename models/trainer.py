@@ -171,9 +171,12 @@ def fit_model(
     with strategy.scope():
         model = build_model(training, input_shape, moments, steps_per_epoch)
     best_weights = os.path.join(run_dir, BEST_CHECKPOINT)
+    mode = "min" if entry.best_epoch_by == "val_loss" else "max"
     callbacks = [
-        tf.keras.callbacks.EarlyStopping(monitor="val_loss", patience=training.early_stopping_patience),
-        tf.keras.callbacks.ModelCheckpoint(best_weights, monitor="val_loss", save_best_only=True, save_weights_only=True),
+        tf.keras.callbacks.EarlyStopping(monitor=entry.best_epoch_by, mode=mode, patience=training.early_stopping_patience),
+        tf.keras.callbacks.ModelCheckpoint(
+            best_weights, monitor=entry.best_epoch_by, mode=mode, save_best_only=True, save_weights_only=True
+        ),
     ]
     if verbose:
         callbacks.append(tf.keras.callbacks.TensorBoard(log_dir=run_dir))
@@ -187,9 +190,12 @@ def fit_model(
         verbose=verbose,
     )
     if not tf.io.gfile.exists(best_weights + ".index"):
-        raise RuntimeError(f"validation loss was never finite ({history.history['val_loss']}); no model to export")
+        raise RuntimeError(
+            f"{entry.best_epoch_by} was never finite ({history.history[entry.best_epoch_by]}); no model to export"
+        )
     model.load_weights(best_weights)
-    best_epoch = int(np.nanargmin(history.history["val_loss"]))
+    watched = np.asarray(history.history[entry.best_epoch_by], np.float64)
+    best_epoch = int(np.nanargmin(watched) if mode == "min" else np.nanargmax(watched))
     return FitResult(model, best_epoch, history.history, _decision_threshold(model, validation, training))
 
 
@@ -234,8 +240,8 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     )
     _write_history(fn_args.model_run_dir, fitted, strategy.num_replicas_in_sync)
     print(
-        f"trainer: restored epoch {fitted.best_epoch + 1} of {len(fitted.history['val_loss'])} (lowest validation "
-        f"loss); decision threshold {fitted.decision_threshold:.4f}"
+        f"trainer: restored epoch {fitted.best_epoch + 1} of {len(fitted.history['val_loss'])} (best "
+        f"{model_entry(training.model).best_epoch_by}); decision threshold {fitted.decision_threshold:.4f}"
     )
     signatures = make_serving_signatures(
         fitted.model,

@@ -1,4 +1,4 @@
-"""How whole-hide inspection scores tiles and draws regions: one frozen record, free of NumPy and TensorFlow.
+"""How whole-hide inspection scores tiles and draws its map, free of NumPy and TensorFlow.
 
 `leather inspect` shows these defaults in its --help, which must answer at once;
 serving/hide_scoring.py does the scoring with them. The defaults were chosen on
@@ -7,18 +7,21 @@ on (docs/results/whole-hide.md).
 """
 import dataclasses
 
+HEATMAP_MAX_SIDE = 2048
+"""Longest side of the heatmap PNG `leather inspect` writes, the photo shrunk to it (--heatmap-side)."""
+
 
 @dataclasses.dataclass(frozen=True)
 class ScoringSettings:
     """How tiles are scored and when a pixel counts as defective; `leather inspect` exposes each as a flag."""
 
-    neighbours: int = 3
+    neighbours: int = 5
     """Nearest non-overlapping tiles a tile's distance is averaged over."""
     confidence: float = 0.9
     """Classifier probability from which its word counts."""
-    classifier_weight: float = 0.5
+    classifier_weight: float = 1.0
     """Weight of the classifier's normalised logit beside the distance score."""
-    threshold: float = 14.0
+    threshold: float = 18.0
     """Score (in the hide's own spreads above its median) from which a pixel is defective."""
 
     def __post_init__(self) -> None:

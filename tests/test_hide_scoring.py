@@ -113,14 +113,16 @@ def test_the_classifier_counts_only_where_confident_and_only_as_far_as_it_single
     np.testing.assert_allclose(tile_scores(embeddings, np.full(100, 0.999), origins, PATCH, settings), base)
 
 
-def test_each_pixel_keeps_the_lowest_score_of_the_tiles_covering_it():
+def test_each_pixel_scores_the_mean_of_the_tiles_covering_it():
     origins = np.array([(0, 0), (10, 0), (0, 10), (10, 10)])
     heat = pixel_scores(np.array([9.0, 1.0, 5.0, 7.0]), origins, PATCH, width=30, height=30)
 
     assert heat[5, 5] == 9.0  # under tile 0 alone
-    assert heat[15, 15] == 1.0  # under all four
+    assert heat[15, 15] == (9.0 + 1.0 + 5.0 + 7.0) / 4  # under all four
+    assert heat[5, 15] == (9.0 + 1.0) / 2  # under tiles 0 and 1
     assert heat[25, 5] == 5.0  # under tile 2 alone
-    assert heat[25, 25] == 7.0
+    with pytest.raises(ValueError, match="do not cover the whole photo"):
+        pixel_scores(np.array([1.0]), np.array([(0, 0)]), PATCH, width=30, height=30)
 
 
 def test_regions_are_connected_pixels_above_the_threshold_with_box_and_area():

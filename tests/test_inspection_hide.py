@@ -51,17 +51,23 @@ def test_a_defect_is_outlined_where_it_is_and_reported_with_score_box_and_area(t
     report = json.loads((tmp_path / "hide_defects.json").read_text())
     assert report["method"].startswith("self-referenced") and len(report["tiles"]) == 77
     [region] = report["regions"]
-    # The square lies in the cells x 300-350, y 150-200 of the 50 px grid: the pixels all its tiles cover.
-    assert (region["x"], region["y"], region["width"], region["height"], region["area"]) == (300, 150, 50, 50, 2500)
-    assert region["score"] > 8.0
+    # The square lies wholly in the four tiles at x 250 and 300, y 100 and 150, and in no other: every pixel
+    # they cover scores at least a quarter of their score, the peak is where all four overlap.
+    assert (region["x"], region["y"], region["width"], region["height"], region["area"]) == (250, 100, 150, 150, 22500)
+    holding = [tile["score"] for tile in report["tiles"] if tile["x"] in (250, 300) and tile["y"] in (100, 150)]
+    assert region["score"] == pytest.approx(np.mean(holding), rel=1e-4)
+    assert min(holding) > 4 * report["settings"]["threshold"]
     assert Image.open(tmp_path / "hide_heatmap.png").size == (600, 400)
     assert "1 defective region(s)" in capsys.readouterr().out
 
 
-def test_a_clean_hide_gives_an_empty_list(tmp_path, monkeypatch):
+def test_a_clean_hide_gives_an_empty_list_and_a_map_of_the_size_asked_for(tmp_path, monkeypatch):
     _requests(monkeypatch)
-    assert main(["inspect", _photo(tmp_path, "clean.png", False), "--server", "s:1", "--patch", "100", "--stride", "50"]) == 0
+    photo = _photo(tmp_path, "clean.png", False)
+    assert main(["inspect", photo, "--server", "s:1", "--patch", "100", "--stride", "50", "--heatmap-side", "300"]) == 0
     assert json.loads((tmp_path / "clean_defects.json").read_text())["regions"] == []
+    # The map is shrunk to the longest side asked for; the JSON keeps photo pixels.
+    assert Image.open(tmp_path / "clean_heatmap.png").size == (300, 200)
 
 
 def test_scale_turns_training_photo_pixels_into_photo_pixels_and_references_are_sent_too(tmp_path, monkeypatch):
@@ -90,5 +96,5 @@ def test_a_photo_too_small_to_reference_itself_is_a_one_line_error(tmp_path, mon
 
     assert main(["inspect", photo, "--server", "s:1", "--patch", "300", "--stride", "100"]) == 1
     error = capsys.readouterr().err
-    assert "hide.png: the photo has tiles with fewer than 3 tiles that do not overlap them" in error
+    assert "hide.png: the photo has tiles with fewer than 5 tiles that do not overlap them" in error
     assert not (tmp_path / "hide_defects.json").exists()

@@ -199,6 +199,7 @@ def weak_run(config, first_run, server) -> RunSummary:
             min_auc=0.0,
             max_accuracy_drop=-REQUIRED_IMPROVEMENT,
             max_auc_drop=-REQUIRED_IMPROVEMENT,
+            min_shifted_auc=None,
         ),
     )
     return run_local(weak)

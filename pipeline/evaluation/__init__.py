@@ -2,7 +2,8 @@
 
 `spec` builds the EvalConfig (metrics, slices, gates); `results` reads what the
 Evaluator, the blessing and the Pusher recorded, and rebuilds every gate
-decision with the numbers behind it; `summary` prints a run's outcome; `report`
-gathers the report's data, `plots` and `page` draw it, and `render` writes any
-page with its plots (the experiment report uses it too).
+decision with the numbers behind it; `summary` prints a run's outcome, with the
+colour-variant table of `variants`; `report` gathers the report's data, `plots`
+and `page` draw it, and `render` writes any page with its plots (the experiment
+report uses it too).
 """

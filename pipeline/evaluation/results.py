@@ -171,8 +171,11 @@ class Evaluation:
         overall = next((spec for spec in self.config.slicing_specs if not spec.feature_keys), tfma.SlicingSpec())
         return tuple(sorted(overall.feature_values.items()))
 
-    def slices(self, slicing: tfma.SlicingSpec) -> list[tuple[str, SliceKeyType]]:
-        """(label, slice key) of every evaluated slice the slicing makes, labelled without what it fixes."""
+    def slices(self, slicing: tfma.SlicingSpec | None) -> list[tuple[str, SliceKeyType]]:
+        """(label, slice key) of every evaluated slice the slicing makes, labelled without what it fixes; every
+        slice for None (TFMA's slicing of a threshold declared without one)."""
+        if slicing is None:
+            return [(slice_label(key), key) for key in self.metrics]
         applies = slicer_lib.SingleSliceSpec(spec=slicing).is_slice_applicable
         return [(slice_label(key, slicing.feature_values), key) for key in self.metrics if applies(key)]
 
@@ -227,7 +230,7 @@ class Evaluation:
             if metric_key.model_name != self.candidate_name:
                 continue
             for slicing, threshold in slice_thresholds:
-                for label, slice_key in self.slices(slicing or tfma.SlicingSpec()):
+                for label, slice_key in self.slices(slicing):
                     yield metric_key, label, slice_key, threshold
 
     def gates(self) -> list[GateDecision]:
