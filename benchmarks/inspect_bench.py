@@ -33,7 +33,7 @@ import tensorflow as tf
 from PIL import Image
 
 from bench_support import REPO_ROOT, TRAINING_NOTE, model_to_serve, photo_files, start_server
-from ingest.synth_hide import generate_hides, hide_specs
+from ingest.synth_hide import MANIFEST_NAME, generate_hides, hide_specs
 from serving.client import predict_images
 from serving.hide_client import has_hide_signature, request_tiles
 from serving.hide_evaluation import hide_files, judge, summary
@@ -87,13 +87,29 @@ def evaluate_folder(address: str, folder: pathlib.Path, args: argparse.Namespace
     """The MVTec AD figures of one folder of hides, each hide inspected as `leather inspect` does."""
     outcomes = []
     for photo, mask_path in hide_files(folder):
-        inspection = inspect_hide(photo.read_bytes(), _requester(address), patch=args.patch, stride=args.stride, settings=settings)
+        inspection = inspect_hide(
+            photo.read_bytes(), _requester(address), patch=args.patch, stride=args.stride, settings=settings
+        )
         mask = np.asarray(Image.open(mask_path).convert("L")) > 127 if mask_path else None
-        outcomes.append(judge(photo.name, inspection.heat, settings.threshold, mask, float(inspection.scores.max()), inspection.seconds))
+        top = float(inspection.scores.max())
+        outcomes.append(judge(photo.name, inspection.heat, settings.threshold, mask, top, inspection.seconds))
     figures = summary(outcomes)
     figures["goals_met"] = {name: _met(figures[name], goal) for name, goal in GOALS.items()}
     print(f"{folder}: " + ", ".join(f"{name} {figures[name]}" for name in (*GOALS, "seconds_per_photo")))
     return figures
+
+
+def describe(folder: pathlib.Path) -> dict:
+    """How a folder of `leather data synth-hide` was drawn (seed, colours, grains), from its hides.json."""
+    manifest = folder / MANIFEST_NAME
+    if not manifest.is_file():
+        return {}
+    hides = json.loads(manifest.read_text())
+    return {
+        "seed": hides["seed"],
+        "colours": sorted({hide["colour"] for hide in hides["hides"]}),
+        "grains": sorted({hide["grain"] for hide in hides["hides"]}),
+    }
 
 
 def _requester(address: str):
@@ -111,8 +127,9 @@ def time_photo(address: str, photo: pathlib.Path, args: argparse.Namespace, sett
         runs.append(time.perf_counter() - start)
     seconds = statistics.median(runs)
     tiles = len(inspection.scores)
+    listed = ", ".join(f"{r:.2f}" for r in runs)
     print(f"{photo.name} ({inspection.width}x{inspection.height}): {tiles} tiles in {seconds:.2f} s "
-          f"({tiles / seconds:.0f} tiles/s; runs {', '.join(f'{r:.2f}' for r in runs)}), {len(inspection.regions)} region(s)")
+          f"({tiles / seconds:.0f} tiles/s; runs {listed}), {len(inspection.regions)} region(s)")
     return {
         "photo": str(photo), "width": inspection.width, "height": inspection.height, "tiles": tiles,
         "seconds_median": round(seconds, 3), "seconds_runs": [round(r, 3) for r in runs],
@@ -138,7 +155,9 @@ def time_patches(address: str, photo: pathlib.Path, args: argparse.Namespace) ->
 def default_hides(scratch: pathlib.Path) -> list[pathlib.Path]:
     settings = EVALUATION_HIDES
     width, height = settings["size"]
-    specs = hide_specs(settings["count"], settings["seed"], width, height, colours=settings["colours"], grains=settings["grains"])
+    specs = hide_specs(
+        settings["count"], settings["seed"], width, height, colours=settings["colours"], grains=settings["grains"]
+    )
     generate_hides(scratch / "hides", specs, settings["seed"])
     return [scratch / "hides"]
 
@@ -161,7 +180,9 @@ def main(argv: Sequence[str] | None = None) -> None:
                 results["settings"] = dataclasses.asdict(settings)
                 results["goals"] = {name: f"{op} {value}" for name, (op, value) in GOALS.items()}
                 folders = args.hides if args.hides is not None else default_hides(scratch)
-                results["hide_sets"] = {str(folder): evaluate_folder(address, folder, args, settings) for folder in folders}
+                results["hide_sets"] = {
+                    folder.name: describe(folder) | evaluate_folder(address, folder, args, settings) for folder in folders
+                }
                 if args.hides is None:
                     results["hide_sets_drawn_with"] = EVALUATION_HIDES
                 if largest is not None:

@@ -112,7 +112,8 @@ def _inspect(args: argparse.Namespace) -> int:
     for number, region in enumerate(regions[:10], start=1):
         score = region.get("score", region.get("max_probability"))
         area = f", area {region['area']:,} px" if "area" in region else ""
-        print(f"  {number}. score {score} at x {region['x']}, y {region['y']}: {region['width']}x{region['height']} px{area}")
+        size = f"{region['width']}x{region['height']} px"
+        print(f"  {number}. score {score} at x {region['x']}, y {region['y']}: {size}{area}")
     print(f"heatmap: {heatmap_path}\nregions: {json_path}")
     return 0
 
@@ -135,7 +136,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     inspect.add_argument("image", type=pathlib.Path, metavar="BIG_IMAGE")
     inspect.add_argument("--server", required=True, metavar="HOST:PORT", help="TF Serving gRPC address")
     inspect.add_argument("--model-name", default=DEFAULT_MODEL_NAME)
-    inspect.add_argument("--patch", type=int, default=227, help="tile side in photo pixels at --scale 1 (default %(default)s)")
+    inspect.add_argument(
+        "--patch", type=int, default=227, help="tile side in photo pixels at --scale 1 (default %(default)s)"
+    )
     inspect.add_argument("--stride", type=int, default=113, help="step between tiles, likewise (default %(default)s)")
     inspect.add_argument(
         "--scale", type=float, default=1.0,
@@ -162,7 +165,10 @@ def register(commands: argparse._SubParsersAction) -> None:
         "--classifier-weight", type=float, default=defaults.classifier_weight,
         help="weight of the classifier's hide-normalised logit beside the distance score (default %(default)s)",
     )
-    inspect.add_argument("--batch-size", type=int, default=32, help="patches per request without the hide signature (default %(default)s)")
+    inspect.add_argument(
+        "--batch-size", type=int, default=32,
+        help="patches per request, for models without the hide signature (default %(default)s)",
+    )
     inspect.add_argument("--timeout", type=float, default=60.0, help="seconds per request (default %(default)s)")
     inspect.add_argument(
         "--heatmap-side", type=int, default=HEATMAP_MAX_SIDE,

@@ -25,7 +25,15 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
-from ingest.leather_surface import DEFECT_TYPES, IMAGE_SIZE, Hide, draw_hide, paint_defect, paint_natural_mark, photograph
+from ingest.leather_surface import (
+    DEFECT_TYPES,
+    IMAGE_SIZE,
+    Hide,
+    draw_hide,
+    paint_defect,
+    paint_natural_mark,
+    photograph,
+)
 from ingest.source_tree import display
 from ingest.synth import JPEG_QUALITY, image_rng
 
@@ -52,7 +60,7 @@ _HEIGHT_CHANGE = 0.15
 _ALBEDO_CHANGE = 0.05
 _MASK_CLOSING = 3
 _MIN_PART_PIXELS = 4
-"""Specks of the change smaller than this are left out of the mask: no one can see them, yet each would count as a defect."""
+"""Specks of change smaller than this stay out of the mask: no one sees them, yet each would count as a defect."""
 MARKER_NAME = ".leather-synth-hide"
 MANIFEST_NAME = "hides.json"
 _PARTIAL = ".partial"
@@ -170,7 +178,8 @@ def hide_specs(
         defects = () if index in clean else tuple(
             DEFECT_TYPES[i] for i in rng.integers(0, len(DEFECT_TYPES), rng.integers(1, max_defects + 1))
         )
-        specs.append(HideSpec(width, height, colours[rng.integers(len(colours))], float(grains[rng.integers(len(grains))]), defects))
+        colour, grain = colours[rng.integers(len(colours))], float(grains[rng.integers(len(grains))])
+        specs.append(HideSpec(width, height, colour, grain, defects))
     return specs
 
 
@@ -247,10 +256,12 @@ def generate_hides(
     for index, spec in enumerate(specs):
         hide = render_hide(image_rng(seed, index), spec)
         name = f"hide_{index:04d}"
-        _save(lambda path: Image.fromarray(hide.pixels).save(path, "JPEG", quality=JPEG_QUALITY), out_dir / f"{name}.jpg")
+        photo = Image.fromarray(hide.pixels)
+        _save(lambda path: photo.save(path, "JPEG", quality=JPEG_QUALITY), out_dir / f"{name}.jpg")
         entry = {"photo": f"{name}.jpg", "colour": spec.colour, "grain": spec.grain, "defects": hide.defects}
         if hide.defects:
-            _save(lambda path: Image.fromarray(hide.mask.astype(np.uint8) * 255).save(path, "PNG"), out_dir / f"{name}_mask.png")
+            mask = Image.fromarray(hide.mask.astype(np.uint8) * 255)
+            _save(lambda path: mask.save(path, "PNG"), out_dir / f"{name}_mask.png")
             entry["mask"] = f"{name}_mask.png"
         hides.append(entry)
         if progress is not None:

@@ -12,11 +12,11 @@ Transform graph (`models/image_features.py`): decoded to [0, 1], RGB or gray as
 the model was trained, resized with the antialiased bicubic kernel to the
 model's resolution and clipped. The resize is linear and every tile has the
 same size, so its kernel weights are computed once per request (by
-`tf.image.resize` itself, on a unit basis) and applied as a band of taps: rows
+`tf.image.resize` itself, on a unit basis) and applied as sparse products: rows
 once per row of tiles, columns per tile. That gives the same numbers as
 resizing each tile (to float rounding; tests/test_hide_signature.py) at a
-fraction of the cost. Tiles run through the model up to 64 of a row at a time, so
-memory does not grow with the photo.
+fraction of the cost. Tiles run through the network up to TILES_PER_CALL of a
+row at a time, so memory does not grow with the photo.
 """
 from collections.abc import Sequence
 
@@ -36,25 +36,25 @@ IMAGE_SIZE_OUTPUT = "image_size"
 
 MAX_TILES = 20_000
 """Tiles one request may ask for: the answer holds an embedding per tile (20,000 x 128 floats = 10 MB)."""
+MAX_PATCH = 2048
+"""Largest tile side in pixels: the resize weights are read off a patch x patch unit basis (16 MB at 2048)."""
 TILES_PER_CALL = 64
 """Tiles resized and run through the network at once; bounds the memory of a request whatever the photo."""
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
-def _fail(message: tf.Tensor) -> tf.Operation:
-    return tf.debugging.Assert(False, [message])
-
-
 def _check_photo(image_bytes: tf.Tensor, max_pixels: int) -> tf.Tensor:
     """The photo's (height, width) from its header; refuses other formats and pixel bombs before decoding."""
-    is_png = tf.logical_and(tf.strings.length(image_bytes) >= 24, tf.strings.substr(image_bytes, 0, 8) == _PNG_SIGNATURE)
+    is_png = tf.logical_and(
+        tf.strings.length(image_bytes) >= 24, tf.strings.substr(image_bytes, 0, 8) == _PNG_SIGNATURE
+    )
 
     def png_size() -> tf.Tensor:
         width_height = tf.io.decode_raw(tf.strings.substr(image_bytes, 16, 8), tf.int32, little_endian=False)
         return tf.reverse(width_height, [0])
 
     def other_size() -> tf.Tensor:
-        with tf.control_dependencies([_fail(tf.constant("the hide photo must be a JPEG or PNG image"))]):
+        with tf.control_dependencies([tf.debugging.Assert(False, ["the hide photo must be a JPEG or PNG image"])]):
             return tf.zeros([2], tf.int32)
 
     size = tf.cond(
@@ -78,7 +78,7 @@ def tile_starts(length: tf.Tensor, patch: tf.Tensor, stride: tf.Tensor) -> tf.Te
 
 
 def resize_taps(patch: tf.Tensor, resolution: int) -> tuple[tf.Tensor, tf.Tensor]:
-    """The antialiased bicubic resize from `patch` to `resolution` samples as (index, weight), both [resolution, taps].
+    """The antialiased bicubic resize of `patch` samples to `resolution` as (index, weight), [resolution, taps] each.
 
     Output sample i is sum_t weight[i, t] * input[index[i, t]]: the weights are
     `tf.image.resize`'s own, read off by resizing the unit vectors.
@@ -96,8 +96,8 @@ def resize_taps(patch: tf.Tensor, resolution: int) -> tuple[tf.Tensor, tf.Tensor
     return index, weight
 
 
-def _band_matrix(starts: tf.Tensor, index: tf.Tensor, weight: tf.Tensor, length: int | tf.Tensor) -> tf.SparseTensor:
-    """The resize of the windows at `starts` of a line of `length` samples, as a sparse [windows * resolution, length].
+def _band_matrix(starts: tf.Tensor, index: tf.Tensor, weight: tf.Tensor, length: tf.Tensor) -> tf.SparseTensor:
+    """The resize of the windows at `starts` of a line of `length` samples: sparse [windows * resolution, length].
 
     Row n * resolution + i holds the weights of output sample i of window n.
     A sparse product touches only the taps: resizing 41 tiles of a row this
@@ -122,7 +122,7 @@ def _resize_rows(strip: tf.Tensor, index: tf.Tensor, weight: tf.Tensor) -> tf.Te
 
 
 def _resize_columns(rows: tf.Tensor, xs: tf.Tensor, index: tf.Tensor, weight: tf.Tensor, channels: int) -> tf.Tensor:
-    """The model images [n, resolution, resolution, c] of the tiles starting at columns `xs` of `_resize_rows`' strip."""
+    """The network's images [n, resolution, resolution, c] of the tiles at columns `xs` of a `_resize_rows` strip."""
     resolution = tf.shape(index)[0]
     tiles = tf.sparse.sparse_dense_matmul(_band_matrix(xs, index, weight, tf.shape(rows)[0]), rows)
     tiles = tf.transpose(tf.reshape(tiles, [tf.size(xs), resolution, resolution, channels]), [0, 2, 1, 3])
@@ -130,13 +130,16 @@ def _resize_columns(rows: tf.Tensor, xs: tf.Tensor, index: tf.Tensor, weight: tf
 
 
 def _tile_grid(
-    width: tf.Tensor, height: tf.Tensor, patch_size: tf.Tensor, stride: tf.Tensor, max_tiles: int
+    width: tf.Tensor, height: tf.Tensor, patch_size: tf.Tensor, stride: tf.Tensor, max_tiles: int, max_patch: int
 ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
     """(patch_size, xs, ys) once the request's geometry is checked: nothing downstream runs on a refused one."""
     fits = tf.logical_and(patch_size >= 1, patch_size <= tf.minimum(height, width))
     checks = [
         tf.debugging.Assert(
             fits, [tf.strings.format("patch_size {} px does not fit the {}x{} px photo", (patch_size, width, height))]
+        ),
+        tf.debugging.Assert(
+            patch_size <= max_patch, [tf.strings.format(f"patch_size {{}} px is above the {max_patch} px limit", patch_size)]
         ),
         tf.debugging.Assert(stride >= 1, [tf.strings.format("stride must be at least 1 px, got {}", stride)]),
     ]
@@ -158,6 +161,7 @@ def make_hide_signature(
     input_shape: Sequence[int],
     *,
     max_tiles: int = MAX_TILES,
+    max_patch: int = MAX_PATCH,
     max_pixels: int = features.MAX_IMAGE_PIXELS,
 ) -> tf.types.experimental.ConcreteFunction:
     """The hide signature of a model whose `scorer` returns (probability, embedding) on CNN images of `input_shape`.
@@ -185,7 +189,7 @@ def make_hide_signature(
     def inspect_hide(image_bytes: tf.Tensor, patch_size: tf.Tensor, stride: tf.Tensor) -> dict[str, tf.Tensor]:
         size = _check_photo(image_bytes, max_pixels)
         height, width = size[0], size[1]
-        patch_size, xs, ys = _tile_grid(width, height, patch_size, stride, max_tiles)
+        patch_size, xs, ys = _tile_grid(width, height, patch_size, stride, max_tiles, max_patch)
         colour, gray = _colour_and_gray(image_bytes)
         pixels = colour if channels == 3 else gray
         index, weight = resize_taps(patch_size, resolution)

@@ -65,11 +65,15 @@ class HideOutcome:
     seconds: float
 
 
-def judge(name: str, heat: np.ndarray, threshold: float, mask: np.ndarray | None, image_score: float, seconds: float) -> HideOutcome:
+def judge(
+    name: str, heat: np.ndarray, threshold: float, mask: np.ndarray | None, image_score: float, seconds: float
+) -> HideOutcome:
     """Compare one hide's pixel map and regions (pixels at or above `threshold`) with its mask."""
     truth = np.zeros(heat.shape, bool) if mask is None else mask
     if truth.shape != heat.shape:
-        raise ValueError(f"{name}: mask is {truth.shape[1]}x{truth.shape[0]} px, the photo {heat.shape[1]}x{heat.shape[0]}")
+        raise ValueError(
+            f"{name}: mask is {truth.shape[1]}x{truth.shape[0]} px, the photo {heat.shape[1]}x{heat.shape[0]}"
+        )
     flagged = heat >= threshold
     defect_labels, defects = ndimage.label(truth, structure=np.ones((3, 3)))
     located = np.unique(defect_labels[flagged & truth]).size
@@ -78,7 +82,8 @@ def judge(name: str, heat: np.ndarray, threshold: float, mask: np.ndarray | None
     values, inverse = np.unique(heat, return_inverse=True)
     positives = np.bincount(inverse.ravel(), truth.ravel(), len(values))
     negatives = np.bincount(inverse.ravel(), minlength=len(values)) - positives
-    return HideOutcome(name, image_score, defects, located, region_count - touching, values, positives, negatives, seconds)
+    false_alarms = region_count - touching
+    return HideOutcome(name, image_score, defects, located, false_alarms, values, positives, negatives, seconds)
 
 
 def summary(outcomes: list[HideOutcome]) -> dict:

@@ -26,8 +26,8 @@ _DISTANCE_SPREAD_FLOOR = 1e-6
 """Relative to the median distance (plus 1e-12): a perfectly uniform hide still ranks its odd tile first."""
 _LOGIT_SPREAD_FLOOR = 1.0
 """Logit spread below which a classifier is taken to say the same of every tile (a factor e in the odds)."""
-_DISTANCE_ROWS = 1024
-"""Tiles whose distances are computed at once: bounds memory at 20,000 tiles (MAX_TILES) to 80 MB."""
+_DISTANCE_ROWS = 512
+"""Tiles whose distances are computed at once: a block of 512 x 20,000 (MAX_TILES) distances is 80 MB."""
 
 
 def robust_z(values: np.ndarray, floor: float = 0.0) -> np.ndarray:

@@ -1,9 +1,10 @@
 """How whole-hide inspection scores tiles and draws its map, free of NumPy and TensorFlow.
 
 `leather inspect` shows these defaults in its --help, which must answer at once;
-serving/hide_scoring.py does the scoring with them. The defaults were chosen on
-synthetic hides of other colours and grain than those the results are reported
-on (docs/results/whole-hide.md).
+serving/hide_scoring.py does the scoring with them. The defaults were chosen for
+the 150 px texture model on synthetic hides of other colours and grain than those
+the results are reported on (docs/results/whole-hide.md); the threshold depends
+on the model and needs choosing again for another one.
 """
 import dataclasses
 
@@ -19,7 +20,7 @@ class ScoringSettings:
     """Nearest non-overlapping tiles a tile's distance is averaged over."""
     confidence: float = 0.9
     """Classifier probability from which its word counts."""
-    classifier_weight: float = 1.0
+    classifier_weight: float = 2.0
     """Weight of the classifier's normalised logit beside the distance score."""
     threshold: float = 18.0
     """Score (in the hide's own spreads above its median) from which a pixel is defective."""

@@ -13,7 +13,7 @@ import pathlib
 import pytest
 
 from ingest.importer import import_images
-from models.spec import PreprocessingConfig
+from models.spec import PreprocessingConfig, TrainingConfig
 from pipeline.config import GateConfig, PipelineConfig
 from pipeline.local_runner import run_local
 from pipeline.evaluation.summary import RunSummary
@@ -31,6 +31,7 @@ def runs(real_data_dir, tmp_path_factory) -> tuple[PipelineConfig, RunSummary, R
             data_dir=str(root / "tfrecords"),
             workdir=str(root / "work"),
             preprocessing=PreprocessingConfig(feature_variant=variant),
+            training=TrainingConfig(model="mlp"),
             gates=GateConfig(min_shifted_auc=None),
         )
 

@@ -109,9 +109,10 @@ def test_a_saved_model_answers_a_jpeg_hide_with_the_same_tiles(photo, rgb_model,
 
 @pytest.fixture(scope="module")
 def strict_signature(rgb_model):
-    """Limits small enough for a small photo: 500 tiles, a million pixels."""
+    """Limits small enough for a small photo: 500 tiles, 80 px tiles, a million pixels."""
     return make_hide_signature(
-        rgb_model, features.CNN_IMAGE_KEY, (RESOLUTION, RESOLUTION, 3), max_tiles=500, max_pixels=1_000_000
+        rgb_model, features.CNN_IMAGE_KEY, (RESOLUTION, RESOLUTION, 3), max_tiles=500, max_patch=80,
+        max_pixels=1_000_000,
     )
 
 
@@ -119,6 +120,7 @@ def strict_signature(rgb_model):
     ("data", "patch", "stride", "message"),
     [
         ("photo", 200, 50, "patch_size 200 px does not fit the 150x110 px photo"),
+        ("photo", 100, 50, "patch_size 100 px is above the 80 px limit"),
         ("photo", 0, 50, "patch_size 0 px does not fit"),
         ("photo", 40, 0, "stride must be at least 1 px, got 0"),
         ("photo", 32, 1, "patch_size 32 and stride 1 make 9401 tiles of this photo; one request takes at most 500"),

@@ -235,9 +235,20 @@ def test_report_of_the_weak_run_shows_the_failed_gates_next_to_the_baseline(conf
 
 
 def test_eight_clients_see_no_failure_while_a_new_version_is_pushed(config, weak_run, server, pushed, root):
-    """The Pusher's copy of a new version lands while 8 clients call Predict for 10 seconds."""
+    """The Pusher's copy of a new version lands while 8 clients call Predict for 10 seconds.
+
+    The server batches concurrent requests, so the photo is computed in batches
+    of 1 to 8 copies of itself; oneDNN picks kernels by batch size, and on some
+    CPUs the last bits of float32 differ between them. A right answer is what
+    this process computes for the photo in one of those batches.
+    """
     photo = _photos(root / "images")[:1]
-    expected = _in_process(pushed, photo)["probability"][0]
+    clients_count = 8
+    expected = {
+        float(probability)
+        for size in range(1, clients_count + 1)
+        for probability in _in_process(pushed, photo * size)["probability"].reshape(-1)
+    }
     new_version = str(int(pushed.name) + 1)
     versions: list[int] = []
     failures: list[str] = []
@@ -251,10 +262,10 @@ def test_eight_clients_see_no_failure_while_a_new_version_is_pushed(config, weak
                 failures.append(repr(error))
                 continue
             versions.append(prediction.model_version)
-            if prediction.probability != expected:
+            if prediction.probability not in expected:
                 failures.append(f"version {prediction.model_version} answered {prediction.probability}")
 
-    clients = [threading.Thread(target=client) for _ in range(8)]
+    clients = [threading.Thread(target=client) for _ in range(clients_count)]
     for thread in clients:
         thread.start()
     time.sleep(2.0)
