@@ -35,11 +35,20 @@ lock:
 
 # The demo trains the default texture model on 600 synthetic photos with the
 # config's production gates, including the colour-variant gate, and prints the
-# per-variant table.
+# per-variant table. Then it serves the pushed model and inspects one synthetic
+# hide through the server: $(DEMO_DIR)/hide_0000_heatmap.png and _defects.json.
 demo: $(STAMP)
 	$(BIN)/leather data synth $(DEMO_DIR)/images --count 600 --seed 7 --overwrite
 	$(BIN)/leather run --data $(DEMO_DIR)/images --workdir $(DEMO_DIR)/work
 	$(BIN)/leather report $(DEMO_DIR)/work
+	$(BIN)/leather data synth-hide $(DEMO_DIR)/hides --count 1 --clean-share 0 --seed 7 --overwrite
+	$(BIN)/leather serve --model-dir $(DEMO_DIR)/work/serving --host 127.0.0.1 --port 0 > $(DEMO_DIR)/serve.log 2>&1 & server=$$!; \
+	trap 'kill $$server 2>/dev/null' EXIT; \
+	until grep -q "serving model" $(DEMO_DIR)/serve.log; do \
+		kill -0 $$server 2>/dev/null || { cat $(DEMO_DIR)/serve.log; exit 1; }; sleep 1; \
+	done; \
+	port=$$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' $(DEMO_DIR)/serve.log | head -1); \
+	$(BIN)/leather inspect --server 127.0.0.1:$$port $(DEMO_DIR)/hides/hide_0000.jpg --out $(DEMO_DIR)/hide_0000
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
@@ -54,6 +63,7 @@ benchmarks: $(STAMP)
 	$(BIN)/python benchmarks/train_bench.py
 	$(BIN)/python benchmarks/robustness_bench.py
 	$(BIN)/python benchmarks/serving_bench.py
+	$(BIN)/python benchmarks/request_log_bench.py
 	$(BIN)/python benchmarks/inspect_bench.py
 
 clean:

@@ -16,7 +16,7 @@ leather; without --hides it draws the evaluation hides first (docs/results/whole
 """
 import os
 
-os.environ["TF_USE_LEGACY_KERAS"] = "1"
+import bench_env  # noqa: F401  (first: tf-keras, quiet TensorFlow)
 
 import argparse
 import dataclasses
@@ -32,6 +32,7 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 
+from cli.progress import add_verbose_flag
 from bench_support import REPO_ROOT, TRAINING_NOTE, model_to_serve, photo_files, start_server
 from ingest.synth_hide import MANIFEST_NAME, generate_hides, hide_specs
 from serving.client import predict_images
@@ -59,6 +60,7 @@ TIMED_RUNS = 3
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     defaults = ScoringSettings()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_verbose_flag(parser)
     parser.add_argument("--model-dir", type=pathlib.Path, default=None, help="a Pusher directory; default: train one")
     parser.add_argument("--model-note", default=None, help="what the model is, for the JSON (default: its path)")
     parser.add_argument("--hides", type=pathlib.Path, nargs="*", default=None, help="folders of hides with masks")

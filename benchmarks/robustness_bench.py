@@ -8,7 +8,7 @@ Usage: .venv/bin/python benchmarks/robustness_bench.py --help
 """
 import os
 
-os.environ["TF_USE_LEGACY_KERAS"] = "1"
+import bench_env  # noqa: F401  (first: tf-keras, quiet TensorFlow)
 
 import argparse
 import json
@@ -22,6 +22,7 @@ from typing import Any
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
+from cli.progress import add_verbose_flag  # noqa: E402
 from experiments.dataset import read_examples  # noqa: E402
 from experiments.robustness import CONTENDERS, run_robustness, table  # noqa: E402
 from ingest.importer import import_images  # noqa: E402
@@ -31,6 +32,7 @@ DEFAULT_DATA = REPO_ROOT.parent / "shared" / "data" / "leather-kaggle-dev"
 RESULTS = REPO_ROOT / "benchmarks" / "results" / "robustness_bench.json"
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_verbose_flag(parser)
     parser.add_argument("--data", type=pathlib.Path, default=DEFAULT_DATA, help="class folders of real photos (default: %(default)s)")
     parser.add_argument("--work", type=pathlib.Path, default=pathlib.Path(tempfile.gettempdir()) / "leather-robustness",
                         help="imported shards, cached features and inputs (default: %(default)s)")

@@ -22,7 +22,7 @@ synthetic leather.
 """
 import os
 
-os.environ["TF_USE_LEGACY_KERAS"] = "1"
+import bench_env  # noqa: F401  (first: tf-keras, quiet TensorFlow)
 
 import argparse
 import concurrent.futures
@@ -41,6 +41,7 @@ import numpy as np
 import tensorflow as tf
 from tensorflow_serving.apis import get_model_status_pb2, model_service_pb2_grpc, predict_pb2, prediction_service_pb2_grpc
 
+from cli.progress import add_verbose_flag
 from bench_support import (
     MODEL_NAME,
     REPO_ROOT,
@@ -65,6 +66,7 @@ AVAILABLE = get_model_status_pb2.ModelVersionStatus.AVAILABLE
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_verbose_flag(parser)
     parser.add_argument(
         "--model-dir", type=pathlib.Path, default=None,
         help="a Pusher directory (numbered version subfolders); default: train one with a short pipeline run",

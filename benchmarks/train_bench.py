@@ -14,7 +14,7 @@ Usage: .venv/bin/python benchmarks/train_bench.py --help
 """
 import os
 
-os.environ["TF_USE_LEGACY_KERAS"] = "1"
+import bench_env  # noqa: F401  (first: tf-keras, quiet TensorFlow)
 
 import argparse
 import json
@@ -34,6 +34,7 @@ import tensorflow as tf
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
+from cli.progress import add_verbose_flag  # noqa: E402
 from bench_support import photo_files  # noqa: E402
 from models import features  # noqa: E402
 from models.distribution import configure_devices  # noqa: E402
@@ -49,6 +50,7 @@ EPOCH_TIME = re.compile(r" - (\d+(?:\.\d+)?)(m?s)/epoch")
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_verbose_flag(parser)
     parser.add_argument("--images", type=int, default=256, help="random inputs per epoch (default: %(default)s)")
     parser.add_argument("--epochs", type=int, default=2, help="timed epochs after one warm-up epoch (default: %(default)s)")
     parser.add_argument("--batch-size", type=int, default=TrainingConfig().batch_size, help="(default: %(default)s)")

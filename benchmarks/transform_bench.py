@@ -9,7 +9,7 @@ Usage: .venv/bin/python benchmarks/transform_bench.py --help
 """
 import os
 
-os.environ["TF_USE_LEGACY_KERAS"] = "1"
+import bench_env  # noqa: F401  (first: tf-keras, quiet TensorFlow)
 
 import argparse
 import json
@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 import tensorflow as tf
 
+from cli.progress import add_verbose_flag
 from bench_support import REPO_ROOT, photo_files
 from models import features
 from models.canny import canny_edges
@@ -30,6 +31,7 @@ from models.image_features import block_counts, decode_images, image_features
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_verbose_flag(parser)
     parser.add_argument(
         "--data-dir",
         type=pathlib.Path,

@@ -76,7 +76,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     imp.add_argument("--shard-size", type=int, default=1000, help="examples per shard (default %(default)s)")
     imp.add_argument(
         "--max-pixels", type=int, default=features.MAX_IMAGE_PIXELS,
-        help="skip images with more pixels than this, read from the header before decoding (default %(default)s)",
+        help="skip images with more pixels than this, read from the header before decoding (default and most: "
+        "%(default)s, what the model's decoder accepts)",
     )
     imp.add_argument("--json", action="store_true", help="also print the manifest as JSON")
     imp.set_defaults(func=_import)

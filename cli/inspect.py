@@ -149,22 +149,18 @@ def register(commands: argparse._SubParsersAction) -> None:
         "--reference", type=pathlib.Path, nargs="+", default=[], metavar="CLEAN",
         help="photos of clean leather of the same article whose tiles join the hide's own as reference",
     )
-    inspect.add_argument(
-        "--threshold", type=float, default=defaults.threshold,
-        help="score from which a pixel is defective, in the hide's own spreads above its median (default %(default)s)",
-    )
-    inspect.add_argument(
-        "--neighbours", type=int, default=defaults.neighbours,
-        help="nearest non-overlapping tiles a tile is compared with (default %(default)s)",
-    )
-    inspect.add_argument(
-        "--confidence", type=float, default=defaults.confidence,
-        help="classifier probability from which its word counts (default %(default)s)",
-    )
-    inspect.add_argument(
-        "--classifier-weight", type=float, default=defaults.classifier_weight,
-        help="weight of the classifier's hide-normalised logit beside the distance score (default %(default)s)",
-    )
+    scoring_help = {
+        "threshold": "score from which a pixel is defective, in the hide's own spreads above its median",
+        "neighbours": "nearest non-overlapping tiles a tile is compared with",
+        "confidence": "classifier probability from which its word counts",
+        "classifier_weight": "weight of the classifier's hide-normalised logit beside the distance score",
+    }
+    for name, help_text in scoring_help.items():
+        default = getattr(defaults, name)
+        inspect.add_argument(
+            "--" + name.replace("_", "-"), type=type(default), default=default,
+            help=f"{help_text} (default %(default)s)",
+        )
     inspect.add_argument(
         "--batch-size", type=int, default=32,
         help="patches per request, for models without the hide signature (default %(default)s)",

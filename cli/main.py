@@ -8,11 +8,11 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from cli import data, experiment, inspect, kubeflow, report, run, serving
+from cli import data, experiment, inspect, kubeflow, monitor, report, run, serving
 from cli.errors import UserError
 from cli.progress import configure_output
 
-AREAS = (data, run, report, serving, inspect, experiment, kubeflow)
+AREAS = (data, run, report, serving, monitor, inspect, experiment, kubeflow)
 
 
 def build_parser() -> argparse.ArgumentParser:

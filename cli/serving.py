@@ -1,7 +1,8 @@
 """`leather serve` and `leather classify`: a local TF Serving stand-in and its client.
 
 `serve` answers TF Serving's gRPC API for the versions the Pusher writes under a
-directory, with TF Serving's warmup, batching, model config and metrics flags;
+directory, with TF Serving's warmup, batching, model config and metrics flags
+and its request log;
 `classify` sends image files to any TF Serving endpoint, this one or the
 production container. TensorFlow and gRPC are imported inside the commands
 so that `leather --help` stays instant.
@@ -9,6 +10,7 @@ so that `leather --help` stays instant.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import pathlib
@@ -22,6 +24,7 @@ from cli.progress import add_verbose_flag
 from models.serving_contract import DEFAULT_MODEL_NAME, PREDICT_IMAGE_SIGNATURE
 from serving.batching_parameters import DEFAULT_BATCHING, BatchingParameters, read_batching_parameters
 from serving.limits import MIB, ServingLimits
+from serving.request_log_settings import RequestLogSettings
 
 if TYPE_CHECKING:
     from serving.rest import RestFront
@@ -80,6 +83,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         "num_batch_threads, max_enqueued_batches, allowed_batch_sizes; TF Serving's defaults for fields left out)",
     )
     _add_limit_arguments(serve.add_argument_group("limits (docs/serving.md, Limits)"))
+    _add_request_log_arguments(serve.add_argument_group("request log (docs/serving.md, Request log)"))
     add_verbose_flag(serve)
     serve.set_defaults(func=run_serve)
 
@@ -132,9 +136,46 @@ def _limits(args: argparse.Namespace) -> ServingLimits:
     return ServingLimits(max_message_bytes=args.max_message_mb * MIB, **chosen)
 
 
+# The request log's settings, as (flag, RequestLogSettings field, help); each flag's dest is "log_" + field.
+_LOG_FLAGS = (
+    ("--log-sample-rate", "sample_rate",
+     "share of successful requests logged, 0 to 1: drift statistics need a sample, not a second copy of every photo"),
+    ("--log-max-file-bytes", "max_file_bytes", "a log file is completed once the next record would take it past this"),
+    ("--log-max-file-seconds", "max_file_seconds", "... or once it has been open this many seconds"),
+    ("--log-max-files", "max_files", "log files kept in DIR; the oldest are deleted"),
+    ("--log-max-queued", "max_queued", "sampled requests waiting to be written; more are dropped and counted"),
+)
+
+
+def _add_request_log_arguments(group: argparse._ArgumentGroup) -> None:
+    group.add_argument(
+        "--request-log", type=_log_directory, metavar="DIR",
+        help="write a sample of the successful Predict and Classify requests to DIR as TF Serving's PredictionLog "
+        "TFRecords, never delaying a request (default: off)",
+    )
+    defaults = {field.name: field.default for field in dataclasses.fields(RequestLogSettings)}
+    for flag, field, help in _LOG_FLAGS:
+        value = defaults[field]
+        kind = _fraction if field == "sample_rate" else _positive_float if isinstance(value, float) else _positive_int
+        group.add_argument(flag, type=kind, metavar=field.upper(), help=f"{help} (default {value})")
+
+
+def _request_log(args: argparse.Namespace) -> RequestLogSettings | None:
+    """The request log's settings, or None without --request-log; its other flags alone are refused."""
+    chosen = {field: getattr(args, f"log_{field}") for _, field, _ in _LOG_FLAGS}
+    chosen = {field: value for field, value in chosen.items() if value is not None}
+    if args.request_log is None:
+        if chosen:
+            flags = ", ".join(flag for flag, field, _ in _LOG_FLAGS if field in chosen)
+            raise UserError(f"{flags}: the request log is off without --request-log DIR")
+        return None
+    return RequestLogSettings(args.request_log, **chosen)
+
+
 def run_serve(args: argparse.Namespace) -> int:
-    """Serves until SIGINT or SIGTERM, then lets requests in flight finish."""
+    """Serves until SIGINT or SIGTERM, then lets requests in flight finish and completes the request log."""
     batching = _batching(args)
+    request_log = _request_log(args)
     model_dir, model_name = _model_dir_and_name(args)
     logging.basicConfig(stream=sys.stdout, level=logging.INFO, format="%(asctime)s %(message)s", force=True)
     from serving.server import ServingServer
@@ -151,6 +192,7 @@ def run_serve(args: argparse.Namespace) -> int:
             batching=batching,
             model_config_file=args.model_config_file,
             warm_up=args.enable_model_warmup,
+            request_log=request_log,
         )
     except (OSError, ValueError) as error:
         raise UserError(str(error)) from error
@@ -277,6 +319,20 @@ def _positive_float(text: str) -> float:
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be greater than 0, not {text}")
     return value
+
+
+def _fraction(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, not {text}")
+    return value
+
+
+def _log_directory(text: str) -> pathlib.Path:
+    path = pathlib.Path(text)
+    if path.exists() and not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is a file, not a directory")
+    return path
 
 
 def _port(text: str) -> int:

@@ -7,6 +7,7 @@ variant in `models.colour_variants.VARIANTS`, a copy whose image is the shifted
 photo and which names the variant in its `variant` feature, so that the
 Evaluator can slice by it. Every copy, `original` included, is re-encoded as
 PNG, so the variants differ from each other in colour only, not in JPEG loss.
+A copy's photo descriptors (when the example has them) are its own photo's.
 """
 import os
 import re
@@ -26,6 +27,7 @@ from tfx.utils import io_utils, json_utils
 
 from models import features
 from models.colour_variants import VARIANT_NAMES, shift_and_encode_graph, variants_named
+from models.photo_descriptors import descriptor_features, photo_descriptors
 
 EXAMPLES_KEY = "examples"
 VARIANT_EXAMPLES_KEY = "variant_examples"
@@ -88,10 +90,16 @@ class _WriteVariants(beam.DoFn):
             raise ColourVariantsError(
                 f"colour variants: the image of example {image_id} does not decode: {_decode_failure(error)}"
             ) from None
-        for name, png in zip(self._names, encoded):
+        # The copies' descriptors describe their own photos, so statistics of the variants do not lie.
+        described = features.PHOTO_BRIGHTNESS_KEY in example.features.feature
+        descriptors = {k: v.numpy() for k, v in photo_descriptors(encoded).items()} if described else {}
+        for row, (name, png) in enumerate(zip(self._names, encoded)):
             copy = tf.train.Example()
             copy.CopyFrom(example)
             copy.features.feature[features.IMAGE_KEY].bytes_list.value[:] = [png]
+            if described:
+                for key, feature in descriptor_features({k: v[row] for k, v in descriptors.items()}).items():
+                    copy.features.feature[key].CopyFrom(feature)
             copy.features.feature[features.VARIANT_KEY].bytes_list.value.append(name.encode("utf-8"))
             yield copy.SerializeToString()
 

@@ -33,19 +33,22 @@ CONTENDERS: dict[str, dict[str, Any]] = {
 """The reference's MLP and AlexNet (as the pipeline ran them before), AlexNet with augmentation, the texture model."""
 
 
-def _variant_examples(examples: Examples, test: np.ndarray) -> dict[str, Examples]:
-    """The test photos once per colour variant, PNG-encoded, each id suffixed so feature caches do not collide."""
+def _variant_examples(examples: Examples, test: np.ndarray) -> Examples:
+    """The test photos once per colour variant, variant after variant, PNG-encoded, each id suffixed with it.
+
+    One Examples for all variants, so one Transform computes their features:
+    each Transform is a Beam pipeline of its own, whose start costs more than
+    the features of a few hundred photos.
+    """
     shift_and_encode = shift_and_encode_graph(VARIANT_NAMES)
-    encoded = [shift_and_encode(examples.images[i]).numpy() for i in np.flatnonzero(test)]
-    return {
-        name: Examples(
-            images=[pngs[v] for pngs in encoded],
-            labels=examples.labels[test],
-            image_ids=[f"{examples.image_ids[i]}@{name}" for i in np.flatnonzero(test)],
-            defect_types=[examples.defect_types[i] for i in np.flatnonzero(test)],
-        )
-        for v, name in enumerate(VARIANT_NAMES)
-    }
+    chosen = np.flatnonzero(test)
+    encoded = [shift_and_encode(examples.images[i]).numpy() for i in chosen]
+    return Examples(
+        images=[pngs[v] for v in range(len(VARIANT_NAMES)) for pngs in encoded],
+        labels=np.tile(examples.labels[test], len(VARIANT_NAMES)),
+        image_ids=[f"{examples.image_ids[i]}@{name}" for name in VARIANT_NAMES for i in chosen],
+        defect_types=[examples.defect_types[i] for _ in VARIANT_NAMES for i in chosen],
+    )
 
 
 def prepare_inputs(examples: Examples, work: pathlib.Path, log: Callable[[str], None]) -> dict[str, Any]:
@@ -64,11 +67,14 @@ def prepare_inputs(examples: Examples, work: pathlib.Path, log: Callable[[str], 
         for key in keys:
             paths["inputs"][f"{split}/{key}"] = _save(work / f"{split}-{key}.npy", originals[key][chosen])
     paths["labels"]["test"] = examples.labels[test].tolist()
-    for name, variant in _variant_examples(examples, test).items():
-        log(f"features of the {name} test photos")
-        shifted = transform(variant, preprocessing, training, work / "features")
+    log(f"features of the test photos in {len(VARIANT_NAMES)} colour variants")
+    shifted = transform(_variant_examples(examples, test), preprocessing, training, work / "features")
+    count = int(test.sum())
+    for v, name in enumerate(VARIANT_NAMES):
         for key in keys:
-            paths["inputs"][f"test-{name}/{key}"] = _save(work / f"test-{name}-{key}.npy", shifted[key])
+            paths["inputs"][f"test-{name}/{key}"] = _save(
+                work / f"test-{name}-{key}.npy", shifted[key][v * count : (v + 1) * count]
+            )
     return paths
 
 

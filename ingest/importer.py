@@ -6,6 +6,8 @@ reason it was left out. It runs in two passes so that a conflict found late
 (the same bytes filed under two classes) can still keep both copies out. It
 touches only its own files in the output folder (the shards its manifest lists),
 and writes all shards before replacing any, so a failure leaves the old set whole.
+Each example also holds the photo's descriptors (models/photo_descriptors.py),
+computed by the graph `leather monitor` runs on served photos, for TFDV.
 """
 from __future__ import annotations
 
@@ -169,23 +171,49 @@ def _scan(
     return list(accepted.values()), classes, skipped
 
 
-def _example(data: bytes, label: int, class_name: str, image_id: str) -> bytes:
+def _example(data: bytes, label: int, class_name: str, image_id: str, descriptors: dict[str, float]) -> bytes:
     import tensorflow as tf
+
+    from models.photo_descriptors import descriptor_features
 
     def _bytes(value: bytes) -> tf.train.Feature:
         return tf.train.Feature(bytes_list=tf.train.BytesList(value=[value]))
 
-    example = tf.train.Example(
-        features=tf.train.Features(
-            feature={
-                features.IMAGE_KEY: _bytes(data),
-                features.LABEL_KEY: tf.train.Feature(int64_list=tf.train.Int64List(value=[label])),
-                features.DEFECT_TYPE_KEY: _bytes(class_name.encode("utf-8")),
-                features.IMAGE_ID_KEY: _bytes(image_id.encode("ascii")),
-            }
-        )
-    )
-    return example.SerializeToString()
+    def _int(value: int) -> tf.train.Feature:
+        return tf.train.Feature(int64_list=tf.train.Int64List(value=[value]))
+
+    feature = {
+        features.IMAGE_KEY: _bytes(data),
+        features.LABEL_KEY: _int(label),
+        features.DEFECT_TYPE_KEY: _bytes(class_name.encode("utf-8")),
+        features.IMAGE_ID_KEY: _bytes(image_id.encode("ascii")),
+    }
+    feature.update(descriptor_features(descriptors))
+    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+
+
+def _described(src: pathlib.Path, batch: list[_Accepted]) -> tuple[list[bytes], list[dict[str, float]]]:
+    """The photos of `batch`, checked unchanged since the scan, and their descriptors from one graph call."""
+    import tensorflow as tf
+
+    from models.photo_descriptors import photo_descriptors
+
+    photos = []
+    for item in batch:
+        data = item.path.read_bytes()
+        if hashlib.sha256(data).hexdigest() != item.image_id:
+            raise IngestError(f"{display(item.path.relative_to(src))} changed while it was being imported")
+        photos.append(data)
+    try:
+        columns = {key: value.numpy() for key, value in photo_descriptors(tf.constant(photos)).items()}
+    except tf.errors.InvalidArgumentError:
+        if len(batch) == 1:
+            name = display(batch[0].path.relative_to(src))
+            raise IngestError(f"{name}: its descriptors cannot be computed") from None
+        for item in batch:  # the scan let every photo through, so find the one the graph refuses and name it
+            _described(src, [item])
+        raise
+    return photos, [{key: column[row] for key, column in columns.items()} for row in range(len(batch))]
 
 
 def _write_shards(
@@ -205,12 +233,13 @@ def _write_shards(
     try:
         for index, partial in enumerate(partials):
             with tf.io.TFRecordWriter(str(partial)) as writer:
-                for item in accepted[index * shard_size : (index + 1) * shard_size]:
-                    data = item.path.read_bytes()
-                    if hashlib.sha256(data).hexdigest() != item.image_id:
-                        raise IngestError(f"{display(item.path.relative_to(src))} changed while it was being imported")
-                    writer.write(_example(data, classes[item.class_name].label, item.class_name, item.image_id))
-                    classes[item.class_name].written += 1
+                shard = accepted[index * shard_size : (index + 1) * shard_size]
+                for start in range(0, len(shard), features.DESCRIBE_BATCH):
+                    batch = shard[start : start + features.DESCRIBE_BATCH]
+                    for item, data, descriptors in zip(batch, *_described(src, batch), strict=True):
+                        label = classes[item.class_name].label
+                        writer.write(_example(data, label, item.class_name, item.image_id, descriptors))
+                        classes[item.class_name].written += 1
     except BaseException:
         for partial in partials:
             partial.unlink(missing_ok=True)
@@ -240,8 +269,11 @@ def import_images(
     """
     if shard_size < 1:
         raise IngestError("shard size must be at least 1")
-    if max_pixels < 1:
-        raise IngestError(f"max_pixels must be at least 1, got {max_pixels}")
+    if not 1 <= max_pixels <= features.MAX_IMAGE_PIXELS:
+        raise IngestError(
+            f"max_pixels must lie between 1 and {features.MAX_IMAGE_PIXELS:,} (the most the model's decoder "
+            f"accepts), got {max_pixels:,}"
+        )
     src, out = src.resolve(), out.resolve()
     source = _read_source(src, clean_class)
     own = check_output(src, out, overwrite)

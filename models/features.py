@@ -13,6 +13,28 @@ IMAGE_ID_KEY = "image_id"
 # Added by the ColourVariants component: which colour shift an example's image went through.
 VARIANT_KEY = "variant"
 
+# Numeric descriptors of each photo, written by the importer (models/photo_descriptors.py) for TFDV's
+# statistics, drift and skew checks; Transform and the models do not read them.
+PHOTO_BRIGHTNESS_KEY = "photo_brightness"
+PHOTO_CONTRAST_KEY = "photo_contrast"
+PHOTO_SATURATION_KEY = "photo_saturation"
+PHOTO_HUE_X_KEY = "photo_hue_x"
+PHOTO_HUE_Y_KEY = "photo_hue_y"
+PHOTO_SHARPNESS_KEY = "photo_sharpness"
+PHOTO_WIDTH_KEY = "photo_width"
+PHOTO_HEIGHT_KEY = "photo_height"
+PHOTO_FLOAT_DESCRIPTORS = (
+    PHOTO_BRIGHTNESS_KEY,
+    PHOTO_CONTRAST_KEY,
+    PHOTO_SATURATION_KEY,
+    PHOTO_HUE_X_KEY,
+    PHOTO_HUE_Y_KEY,
+    PHOTO_SHARPNESS_KEY,
+)
+PHOTO_INT_DESCRIPTORS = (PHOTO_WIDTH_KEY, PHOTO_HEIGHT_KEY)
+PHOTO_DESCRIPTORS = PHOTO_FLOAT_DESCRIPTORS + PHOTO_INT_DESCRIPTORS
+DESCRIBE_BATCH = 64  # photos per call of the descriptor graph: a call per photo pays the graph's dispatch each time
+
 # Binary label values.
 CLEAN = 0
 DEFECTIVE = 1

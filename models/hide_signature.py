@@ -23,7 +23,7 @@ from collections.abc import Sequence
 import tensorflow as tf
 
 from models import features
-from models.image_features import _colour_and_gray
+from models.image_features import colour_and_gray
 from models.serving_contract import EMBEDDING_OUTPUT, IMAGE_BYTES_INPUT, LABEL_OUTPUT, PROBABILITY_OUTPUT
 
 HIDE_SIGNATURE = "inspect_hide"
@@ -190,7 +190,7 @@ def make_hide_signature(
         size = _check_photo(image_bytes, max_pixels)
         height, width = size[0], size[1]
         patch_size, xs, ys = _tile_grid(width, height, patch_size, stride, max_tiles, max_patch)
-        colour, gray = _colour_and_gray(image_bytes)
+        colour, gray = colour_and_gray(image_bytes)
         pixels = colour if channels == 3 else gray
         index, weight = resize_taps(patch_size, resolution)
         chunks = tf.math.floordiv(tf.size(xs) + TILES_PER_CALL - 1, TILES_PER_CALL)

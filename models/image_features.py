@@ -48,7 +48,7 @@ def decode_images(
     image_bytes = tf.reshape(image_bytes, [-1])
 
     def decode_one(data: tf.Tensor) -> dict[str, tf.Tensor]:
-        colour, gray = _colour_and_gray(data)
+        colour, gray = colour_and_gray(data)
         # MATLAB's rgb2gray rounds to uint8 before the reference method's "> 125" test.
         bright_pixels = tf.cast(tf.round(gray * 255.0) > bright_level, tf.float32)
         decoded = {
@@ -159,7 +159,7 @@ def header_size(data: tf.Tensor) -> tf.Tensor:
     )
 
 
-def _checked_decode(data: tf.Tensor) -> tf.Tensor:
+def checked_decode(data: tf.Tensor) -> tf.Tensor:
     """Decode one photo, refusing it first when its header declares more than MAX_IMAGE_PIXELS.
 
     A 519 kB PNG can declare 13000x13000 pixels and take 4 GB to decode; the
@@ -175,13 +175,13 @@ def _checked_decode(data: tf.Tensor) -> tf.Tensor:
         return tf.io.decode_image(data, dtype=tf.float32, expand_animations=False)
 
 
-def _colour_and_gray(data: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+def colour_and_gray(data: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
     """Decode one photo into RGB and grayscale float32 [h, w, 3] and [h, w, 1] in [0, 1].
 
     Alpha is dropped; a grayscale photo keeps its own values as gray instead of
     going through RGB weights that sum to 0.9999.
     """
-    image = _checked_decode(data)
+    image = checked_decode(data)
     has_colour = tf.shape(image)[-1] >= 3
     return tf.cond(
         has_colour,

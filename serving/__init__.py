@@ -4,7 +4,8 @@
 Pusher's directory, `model_api` answers TF Serving's calls on them free of any
 transport, within the `limits`, sharing model calls through `batching` and
 naming versions by the labels of a `model_config`; `grpc_host` and `rest` carry
-those calls over gRPC and HTTP, `metrics` counts them for Prometheus, and
+those calls over gRPC and HTTP, `metrics` counts them for Prometheus,
+`request_log` keeps a sample of them as TF Serving's PredictionLogs, and
 `server` is the process that ties store, API, gRPC host and poller together. `client` is what `leather classify` uses, against this server or the
 official TF Serving container alike.
 

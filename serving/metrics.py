@@ -15,18 +15,19 @@ names, labels and units (microseconds, its exponential buckets):
 TF Serving's counters carry no `_total` suffix, which prometheus_client adds to
 every counter, so those three are exported untyped under TF Serving's exact
 sample names. Where TF Serving has nothing alike, `leather_serving_*` adds
-requests by signature, the batch sizes of server-side batching and the loaded
-versions (docs/serving.md, Metrics).
+requests by signature, the batch sizes of server-side batching, the loaded
+versions and what became of the requests sampled for the request log
+(docs/serving.md, Metrics).
 """
 from __future__ import annotations
 
 import collections
 import pathlib
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 
 import prometheus_client
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 METRICS_PATH = "/monitoring/prometheus/metrics"
@@ -72,6 +73,24 @@ class _LoadedVersions(Collector):
         yield gauge
 
 
+class _RequestLogRecords(Collector):
+    """Read from the request log when scraped, so the log's writer thread needs no metrics of its own."""
+
+    def __init__(self, counts: Callable[[], Mapping[str, int]]) -> None:
+        self._counts = counts
+
+    def collect(self) -> Iterator[Metric]:
+        counter = CounterMetricFamily(
+            "leather_serving_request_log_records",
+            "Requests sampled for the request log: written (in a complete file), dropped (queue full), "
+            "failed (write error)",
+            labels=["outcome"],
+        )
+        for outcome, count in sorted(self._counts().items()):
+            counter.add_metric([outcome], count)
+        yield counter
+
+
 class ServingMetrics:
     """The metrics of one `leather serve` process, in a registry of their own.
 
@@ -85,6 +104,7 @@ class ServingMetrics:
         model_name: str,
         loaded_versions: Callable[[], tuple[int, ...]],
         signature_names: Callable[[], frozenset[str]],
+        request_log_counts: Callable[[], Mapping[str, int]] | None = None,
     ) -> None:
         self.model_name = model_name
         self._signature_names = signature_names
@@ -106,6 +126,8 @@ class ServingMetrics:
             self._request_count, self._load_attempts, self._load_latency, _LoadedVersions(model_name, loaded_versions)
         ):
             self.registry.register(collector)
+        if request_log_counts is not None:
+            self.registry.register(_RequestLogRecords(request_log_counts))
         self._latency = prometheus_client.Histogram(
             ":tensorflow:serving:request_latency",
             "Distribution of wall time (in microseconds) for Tensorflow Serving request.",

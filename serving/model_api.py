@@ -13,7 +13,8 @@ request (checked before any work), requests running at once and waiting, and the
 caller's own deadline, before the model and between chunks of a batch. With
 server-side batching, requests small enough share model calls instead
 (`serving.batching`). Warmup records run through the same code on the version
-being loaded, before it is published.
+being loaded, before it is published. Successful Predict and Classify calls
+from clients (not warmup) go to the request log, if there is one.
 """
 import types
 from collections.abc import Mapping
@@ -39,6 +40,7 @@ from serving.execution import run_signature
 from serving.limits import ServingLimits
 from serving.model_store import LoadedModel, ModelStore, NoVersionLoaded, VersionNotLoaded
 from serving.request_error import RequestError
+from serving.request_log import RequestLog
 from serving.tensors import check_batch_size, input_tensors, selected_outputs, serialized_examples
 
 DEFAULT_SIGNATURE = tf.saved_model.DEFAULT_SERVING_SIGNATURE_DEF_KEY
@@ -71,12 +73,14 @@ class ModelApi:
         limits: ServingLimits,
         batcher: Batcher | None = None,
         labels: Mapping[str, int] = types.MappingProxyType({}),
+        request_log: RequestLog | None = None,
     ) -> None:
         self.name = name
         self.store = store
         self.limits = limits
         self.batcher = batcher
         self.labels = labels
+        self.request_log = request_log
         self._slots = ModelSlots(limits.max_concurrent, limits.max_queued)
 
     def resolve(self, spec: model_pb2.ModelSpec) -> LoadedModel:
@@ -123,14 +127,20 @@ class ModelApi:
 
     def predict(self, request: predict_pb2.PredictRequest, caller: Caller = Caller()) -> predict_pb2.PredictResponse:
         caller.check()
-        return self._predict(self.resolve(request.model_spec), request, caller, warm_up=False)
+        response = self._predict(self.resolve(request.model_spec), request, caller, warm_up=False)
+        if self.request_log is not None:
+            self.request_log.predict(request, response)
+        return response
 
     def classify(
         self, request: classification_pb2.ClassificationRequest, caller: Caller = Caller()
     ) -> classification_pb2.ClassificationResponse:
         """Classes and scores per example from a classification signature (serving.classification)."""
         caller.check()
-        return self._classify(self.resolve(request.model_spec), request, caller, warm_up=False)
+        response = self._classify(self.resolve(request.model_spec), request, caller, warm_up=False)
+        if self.request_log is not None:
+            self.request_log.classify(request, response)
+        return response
 
     def warm_up(self, model: LoadedModel, record: prediction_log_pb2.PredictionLog) -> None:
         """Answers one warmup record on `model` (not yet published), outside the limits and batches clients share."""

@@ -4,9 +4,10 @@ Production runs the official TF Serving container; this server exists so local
 runs and tests can use the very same client and protos. The pieces stand apart:
 `ModelStore` loads, warms up and swaps versions, `ModelApi` answers requests
 (through a `Batcher` when batching is on), `GrpcHost` carries them over gRPC
-(and `serving.rest.RestFront` over HTTP, on the same `api` and `metrics`). This
-module ties them together and keeps polling for new versions and for changes to
-the model config file; the poller outlives any surprise on disk.
+(and `serving.rest.RestFront` over HTTP, on the same `api` and `metrics`), and
+`RequestLog` keeps a sample of the requests answered. This module ties them
+together and keeps polling for new versions and for changes to the model config
+file; the poller outlives any surprise on disk.
 """
 from __future__ import annotations
 
@@ -23,6 +24,8 @@ from serving.metrics import ServingMetrics
 from serving.model_api import ModelApi
 from serving.model_config import ModelConfig, read_model_config
 from serving.model_store import LoadedModel, ModelStore, VersionPolicy
+from serving.request_log import RequestLog
+from serving.request_log_settings import RequestLogSettings
 from serving.warmup import WarmupError, replay
 
 log = logging.getLogger(__name__)
@@ -36,6 +39,8 @@ class ServingServer:
     changes: a new policy at once, new labels once every version they name is
     loaded, so moving `canary` to a new version never leaves it pointing at
     nothing. `num_versions` is the latest policy's count without such a file.
+    With `request_log`, a sample of the successful Predict and Classify calls is
+    written there as TF Serving's PredictionLogs (serving.request_log).
     """
 
     def __init__(
@@ -51,6 +56,7 @@ class ServingServer:
         batching: BatchingParameters | None = None,
         model_config_file: pathlib.Path | None = None,
         warm_up: bool = True,
+        request_log: RequestLogSettings | None = None,
     ) -> None:
         self.model_name = model_name
         self._config_file = model_config_file
@@ -64,9 +70,15 @@ class ServingServer:
             prepare=self._warm_up if warm_up else None,
             on_load=self._loaded,
         )
-        self.metrics = ServingMetrics(model_name, self.store.loaded_versions, self.store.signature_names)
+        self.request_log = None if request_log is None else RequestLog(request_log)
+        self.metrics = ServingMetrics(
+            model_name, self.store.loaded_versions, self.store.signature_names,
+            None if self.request_log is None else self.request_log.counts,
+        )
         self._batcher = None if batching is None else Batcher(batching, self.metrics.batch)
-        self.api = ModelApi(model_name, self.store, limits, self._batcher, config.labels if config else {})
+        self.api = ModelApi(
+            model_name, self.store, limits, self._batcher, config.labels if config else {}, self.request_log
+        )
         self._grpc = GrpcHost(self.api, host, port, limits, self.metrics)
         self._poll_seconds = poll_seconds
         self._served: tuple[int, ...] = ()
@@ -97,11 +109,13 @@ class ServingServer:
         return self.port
 
     def stop(self, grace: float = 5.0) -> None:
-        """Stops polling, refuses new calls and lets calls in flight finish for up to `grace` seconds."""
+        """Stops polling, refuses new calls, lets calls in flight finish for up to `grace` seconds, closes the log."""
         self._stopping.set()
         self._grpc.stop(grace)
         if self._batcher is not None:
             self._batcher.stop()
+        if self.request_log is not None:
+            self.request_log.close()
         if self._poller.is_alive():
             self._poller.join()
         log.info("stopped serving model '%s' on %s", self.model_name, self.address)

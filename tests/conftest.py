@@ -26,7 +26,10 @@ def real_data_dir() -> pathlib.Path:
     return REAL_DATA_DIR
 
 
-def synthetic_pipeline_config(root: pathlib.Path, images: int = 160, seed: int = 11):
+SYNTHETIC_IMAGES = 160
+
+
+def synthetic_pipeline_config(root: pathlib.Path, images: int = SYNTHETIC_IMAGES, seed: int = 11):
     """A small synthetic data set imported under `root`, and a config that blesses whatever it trains.
 
     The end-to-end tests check the pipeline's mechanics (artifacts, caching,
@@ -46,3 +49,35 @@ def synthetic_pipeline_config(root: pathlib.Path, images: int = 160, seed: int =
         training=TrainingConfig(epochs=15),
         gates=GateConfig(min_accuracy=0.0, min_auc=0.0, min_shifted_auc=0.0),
     )
+
+
+# Modules that share `synthetic_run`, in the order they must see it: those that
+# count its executions and versions before those that add runs and versions.
+SYNTHETIC_RUN_ORDER = ("test_pipeline_e2e.py", "test_serving_e2e.py")
+
+
+@pytest.fixture(scope="session")
+def synthetic_run(tmp_path_factory):
+    """One LocalDagRunner run on synthetic leather that pushed a model, shared by the end-to-end modules.
+
+    A run costs about two minutes here. test_pipeline_e2e reruns it from the
+    cache and counts every execution; test_serving_e2e then serves its model,
+    adds a weaker run and copies in a new version, so it must come second:
+    `pytest_collection_modifyitems` keeps that order whatever the command line's.
+    """
+    from pipeline.local_runner import run_local
+
+    config = synthetic_pipeline_config(tmp_path_factory.mktemp("synthetic-run"))
+    summary = run_local(config)
+    assert summary.blessed and summary.pushed, summary.lines()
+    return config, summary
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        name = item.path.name
+        return SYNTHETIC_RUN_ORDER.index(name) if name in SYNTHETIC_RUN_ORDER else -1
+
+    sharing = sorted((item for item in items if rank(item) >= 0), key=rank)
+    slots = iter(sharing)
+    items[:] = [next(slots) if rank(item) >= 0 else item for item in items]

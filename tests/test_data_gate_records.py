@@ -15,13 +15,19 @@ from image_support import image_bytes, png_bomb
 from ingest.importer import import_images
 from ingest.synth import generate_dataset
 from models import features
+from models.photo_descriptors import descriptor_features
 
 
 def _example(image: bytes, label: int = 0, image_id: str | None = None) -> bytes:
+    """An example as a faulty importer might write it: schema-valid (descriptors made up within their domains),
+    whatever the image."""
     feature = {
         features.IMAGE_KEY: tf.train.Feature(bytes_list=tf.train.BytesList(value=[image])),
         features.LABEL_KEY: tf.train.Feature(int64_list=tf.train.Int64List(value=[label])),
         features.DEFECT_TYPE_KEY: tf.train.Feature(bytes_list=tf.train.BytesList(value=[b"stain"])),
+        **descriptor_features({key: 0.25 for key in features.PHOTO_FLOAT_DESCRIPTORS} | {
+            key: 40 for key in features.PHOTO_INT_DESCRIPTORS
+        }),
     }
     if image_id != "":
         image_id = image_id or hashlib.sha256(image).hexdigest()

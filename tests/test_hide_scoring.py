@@ -140,6 +140,20 @@ def test_regions_are_connected_pixels_above_the_threshold_with_box_and_area():
     assert regions(heat, threshold=20.0) == []
 
 
+def test_a_one_pixel_seam_below_the_threshold_does_not_split_a_region():
+    heat = np.zeros((30, 60), np.float32)
+    heat[5:15, 10:20] = 12.0
+    heat[5:15, 21:31] = 10.0  # column 20 is the seam three tiles cover
+    heat[5:15, 34:40] = 9.0  # three pixels away: a region of its own
+
+    found = regions(heat, threshold=8.0)
+
+    assert found == [
+        {"score": 12.0, "x": 10, "y": 5, "width": 21, "height": 10, "area": 200},
+        {"score": 9.0, "x": 34, "y": 5, "width": 6, "height": 10, "area": 60},
+    ]
+
+
 def test_a_sound_hide_gives_no_region():
     origins = _grid(14, 10)
     scores = tile_scores(_field(len(origins), noise=0.05, seed=3), np.full(len(origins), 0.2), origins, PATCH)

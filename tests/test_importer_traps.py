@@ -187,9 +187,10 @@ def test_max_pixels_is_configurable_and_inclusive(tmp_path, limit, written):
     assert len(_examples(tmp_path / "out")) == written
 
 
-def test_max_pixels_must_be_positive(tmp_path):
-    with pytest.raises(IngestError, match="max_pixels must be at least 1"):
-        import_images(_minimal(tmp_path / "src"), tmp_path / "out", max_pixels=0)
+@pytest.mark.parametrize("max_pixels", [0, features.MAX_IMAGE_PIXELS + 1])
+def test_max_pixels_must_lie_within_what_the_decoder_accepts(tmp_path, max_pixels):
+    with pytest.raises(IngestError, match="max_pixels must lie between 1 and 50,000,000"):
+        import_images(_minimal(tmp_path / "src"), tmp_path / "out", max_pixels=max_pixels)
 
 
 def test_header_size_reads_png_and_jpeg_without_decoding():

@@ -8,7 +8,7 @@ import tensorflow as tf
 from ml_metadata.proto import metadata_store_pb2
 from tfx import v1 as tfx
 
-from conftest import synthetic_pipeline_config
+from conftest import SYNTHETIC_IMAGES
 from models import features
 from models.calibration import binary_scores
 from models.colour_variants import VARIANT_NAMES
@@ -18,18 +18,18 @@ from pipeline.pipeline import create_components
 
 pytestmark = pytest.mark.slow
 
-IMAGES = 160
 
 
 @pytest.fixture(scope="module")
-def config(tmp_path_factory) -> PipelineConfig:
-    return synthetic_pipeline_config(tmp_path_factory.mktemp("e2e"), IMAGES)
+def config(synthetic_run) -> PipelineConfig:
+    return synthetic_run[0]
 
 
 @pytest.fixture(scope="module")
-def runs(config):
-    """Two runs on unchanged inputs: the second must come from the cache."""
-    return run_local(config), run_local(config)
+def runs(synthetic_run):
+    """The shared run, then one on unchanged inputs that must come from the cache."""
+    config, first = synthetic_run
+    return first, run_local(config)
 
 
 def _store(config: PipelineConfig) -> mlmd.MetadataStore:
@@ -66,7 +66,7 @@ def _test_split(config: PipelineConfig, examples: str = "ImportExampleGen/exampl
 def test_evaluation_counts_every_test_example(config, runs):
     first, _ = runs
     expected = len(_test_split(config))
-    assert 0 < expected < IMAGES
+    assert 0 < expected < SYNTHETIC_IMAGES
     assert first.metrics["example_count"] == expected
 
 

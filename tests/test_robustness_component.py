@@ -10,6 +10,7 @@ from tfx.types import artifact_utils, channel_utils, standard_artifacts
 
 from components.robustness import ColourVariants, ColourVariantsError, Executor
 from models import colour_variants, features
+from models.photo_descriptors import descriptor_features, photo_descriptors
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 RED = np.array([[[255, 0, 0]] * 3] * 2, dtype=np.uint8)
@@ -67,8 +68,12 @@ def _value(example: tf.train.Example, key: str):
 @pytest.fixture(scope="module")
 def variants_run(tmp_path_factory):
     tmp_path = tmp_path_factory.mktemp("variants")
+    red = _example(tf.io.encode_png(RED).numpy(), 1, "cut", "red")
+    described = photo_descriptors(tf.constant([tf.io.encode_png(RED).numpy()]))
+    for key, feature in descriptor_features({k: v.numpy()[0] for k, v in described.items()}).items():
+        red.features.feature[key].CopyFrom(feature)
     test_split = [
-        _example(tf.io.encode_png(RED).numpy(), 1, "cut", "red"),
+        red,
         _example(tf.io.encode_jpeg(NOISE, quality=70).numpy(), 0, "non defective", "noise"),
         _example(tf.io.encode_png(GRAY).numpy(), 1, "stain", "gray"),
     ]
@@ -93,6 +98,23 @@ def test_every_example_once_per_variant_with_its_features_kept(variants_run):
             assert _value(example, key) == _value(original, key)
         assert set(example.features.feature) == set(original.features.feature) | {features.VARIANT_KEY}
         assert _value(example, features.IMAGE_KEY).startswith(PNG_MAGIC)
+
+
+def test_a_copy_holds_its_own_photo_descriptors_where_the_original_had_them(variants_run):
+    _, _, written = variants_run
+    hue = {
+        (_value(e, features.IMAGE_ID_KEY).decode(), _value(e, features.VARIANT_KEY).decode()): (
+            e.features.feature[features.PHOTO_HUE_X_KEY].float_list.value,
+            e.features.feature[features.PHOTO_HUE_Y_KEY].float_list.value,
+        )
+        for e in written
+    }
+    assert list(hue["red", "original"][0]) == pytest.approx([1.0])
+    assert list(hue["red", "original"][1]) == pytest.approx([0.0], abs=1e-6)
+    assert list(hue["red", "hue+120"][0]) == pytest.approx([-0.5], abs=1e-3)  # red turned to green
+    assert list(hue["red", "hue+120"][1]) == pytest.approx([3**0.5 / 2], abs=1e-3)
+    assert list(hue["red", "gray"][0]) == pytest.approx([0.0], abs=1e-6)
+    assert hue["noise", "original"] == ([], [])  # imported without descriptors: none are made up
 
 
 def _pixels(written: list[tf.train.Example], image_id: str, variant: str) -> np.ndarray:

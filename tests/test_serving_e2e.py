@@ -1,7 +1,8 @@
 """From a pipeline run to answers over gRPC: the blessed model is pushed, `leather serve` serves it, and a
 weaker retrained model is kept out.
 
-One LocalDagRunner run on synthetic leather pushes a model; `leather serve` runs as a subprocess on
+One LocalDagRunner run on synthetic leather (conftest's `synthetic_run`, shared with
+tests/test_pipeline_e2e.py) pushes a model; `leather serve` runs as a subprocess on
 127.0.0.1 and must answer exactly what the pushed SavedModel answers in this process. A second run
 trains a crippled model (one hidden unit, one epoch, a learning rate of 1e-6) and demands that the
 candidate beat the baseline by 0.5 in accuracy and ROC-AUC: no candidate can pass, so the refusal,
@@ -30,7 +31,7 @@ from tensorflow_serving.apis import (
 )
 
 from cli import main as leather
-from conftest import synthetic_pipeline_config
+from models.colour_variants import shift_and_encode_graph
 from models.spec import TrainingConfig
 from pipeline.config import GateConfig, PipelineConfig
 from pipeline.local_runner import run_local
@@ -41,8 +42,8 @@ from serving.client import predict_images
 pytestmark = pytest.mark.slow
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
-IMAGES = 160
 IMAGES_PER_CLASS = 2
+MONITORED_PHOTOS = 64
 MODEL_NAME = "leather"
 SIGNATURE = "predict_image"
 # A candidate must improve on the baseline by this much (a negative allowed drop) to be blessed.
@@ -50,20 +51,19 @@ REQUIRED_IMPROVEMENT = 0.5
 
 
 @pytest.fixture(scope="module")
-def root(tmp_path_factory) -> pathlib.Path:
-    return tmp_path_factory.mktemp("serving-e2e")
+def config(synthetic_run) -> PipelineConfig:
+    return synthetic_run[0]
 
 
 @pytest.fixture(scope="module")
-def config(root) -> PipelineConfig:
-    return synthetic_pipeline_config(root, IMAGES)
+def root(config) -> pathlib.Path:
+    """Where the shared run's photos, shards and workdir are."""
+    return pathlib.Path(config.workdir).parent
 
 
 @pytest.fixture(scope="module")
-def first_run(config) -> RunSummary:
-    summary = run_local(config)
-    assert summary.blessed and summary.pushed, summary.lines()
-    return summary
+def first_run(synthetic_run) -> RunSummary:
+    return synthetic_run[1]
 
 
 @pytest.fixture(scope="module")
@@ -80,13 +80,13 @@ def _free_port() -> int:
 class ServeProcess:
     """`leather serve` as its own process on 127.0.0.1; its output goes to a log file shown on failure."""
 
-    def __init__(self, model_dir: pathlib.Path, log: pathlib.Path) -> None:
+    def __init__(self, model_dir: pathlib.Path, log: pathlib.Path, *flags: str) -> None:
         self.address = f"127.0.0.1:{_free_port()}"
         self.log = log
         with log.open("w") as output:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "cli.main", "serve", "--model-dir", str(model_dir), "--host", "127.0.0.1",
-                 "--port", self.address.split(":")[1], "--poll-seconds", "0.2"],
+                 "--port", self.address.split(":")[1], "--poll-seconds", "0.2", *flags],
                 cwd=REPO_ROOT, stdout=output, stderr=subprocess.STDOUT,
             )
 
@@ -156,6 +156,35 @@ def test_served_answers_on_synthetic_photos_equal_the_pushed_saved_model(server,
 
 def test_served_answers_on_real_photos_equal_the_pushed_saved_model(server, pushed, real_data_dir):
     _assert_served_like_in_process(server, pushed, _photos(real_data_dir))
+
+
+def test_monitor_passes_logged_photos_like_the_training_ones_and_flags_them_in_another_hue(config, pushed, root):
+    """`leather serve --request-log` at rate 1, then `leather monitor` against the run's own training statistics."""
+    files = sorted((root / "images").rglob("*.jpg"))
+    photos = [p.read_bytes() for p in files[:: len(files) // MONITORED_PHOTOS]][:MONITORED_PHOTOS]  # every class
+    turn = shift_and_encode_graph(["hue+120"])
+    sent = {"ordinary": photos, "hue+120": [turn(tf.constant(photo)).numpy()[0] for photo in photos]}
+    verdicts = {}
+    for name, batch in sent.items():
+        requests = root / f"requests-{name}"
+        served = ServeProcess(pathlib.Path(config.push_destination), root / f"serve-{name}.log",
+                              "--request-log", str(requests), "--log-sample-rate", "1")
+        try:
+            served.wait_until_available(int(pushed.name))
+            predict_images(served.address, batch, batch_size=8)
+        finally:
+            served.stop()
+        verdicts[name] = subprocess.run(
+            [sys.executable, "-m", "cli.main", "monitor", "--requests", str(requests), "--workdir", config.workdir,
+             "--out", str(root / f"monitor-{name}")],
+            cwd=REPO_ROOT, capture_output=True, text=True, timeout=600,
+        )
+
+    assert verdicts["ordinary"].returncode == 0, verdicts["ordinary"].stdout + verdicts["ordinary"].stderr
+    assert verdicts["hue+120"].returncode == 1, verdicts["hue+120"].stdout + verdicts["hue+120"].stderr
+    skew = [line for line in verdicts["hue+120"].stdout.splitlines() if line.startswith("skew: ")]
+    assert len(skew) == 1 and "photo_hue" in skew[0]
+    assert (root / "monitor-hue+120" / "monitor.html").is_file()
 
 
 def _request(**changes) -> predict_pb2.PredictRequest:
