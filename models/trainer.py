@@ -8,18 +8,22 @@ import dataclasses
 import json
 import math
 import os
+from typing import TYPE_CHECKING
 
 import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
 from tensorflow_metadata.proto.v0 import schema_pb2
-from tfx import v1 as tfx
 from tfx_bsl.public import tfxio
+
+if TYPE_CHECKING:  # the trainer's own import stays light for the grid's fold processes (tfx.v1 costs 5 s)
+    from tfx.components.trainer.fn_args_utils import FnArgs
 
 from models import features
 from models.augmentation import augmented
 from models.calibration import threshold_for_recall
 from models.distribution import configure_devices
+from models.hide_signature import HIDE_SIGNATURE
 from models.registry import model_entry
 from models.signatures import make_serving_signatures, mark_classification_signature
 from models.spec import TrainingConfig, training_from_custom_config
@@ -31,7 +35,7 @@ BEST_CHECKPOINT = "best_checkpoint"
 
 
 def _dataset(
-    fn_args: tfx.components.FnArgs,
+    fn_args: "FnArgs",
     files: list[str],
     schema: schema_pb2.Schema,
     input_key: str | None,
@@ -116,7 +120,7 @@ def build_model(
     return model
 
 
-def _labels(fn_args: tfx.components.FnArgs, files: list[str], schema: schema_pb2.Schema, split: str) -> np.ndarray:
+def _labels(fn_args: "FnArgs", files: list[str], schema: schema_pb2.Schema, split: str) -> np.ndarray:
     label_batches = _dataset(fn_args, files, _label_schema(schema), None, 1024, shuffle=False)
     labels = np.concatenate([[]] + [batch.numpy() for batch in label_batches]).astype(np.int64)
     if len(labels) == 0:
@@ -212,7 +216,7 @@ def _write_history(model_run_dir: str, fitted: FitResult, replicas: int) -> None
         json.dump(summary, out, indent=2)
 
 
-def run_fn(fn_args: tfx.components.FnArgs) -> None:
+def run_fn(fn_args: "FnArgs") -> None:
     """Train with early stopping, restore the best epoch, export the serving signatures."""
     training = training_from_custom_config(fn_args.custom_config)
     input_key = fn_args.custom_config["model_input"]
@@ -252,4 +256,4 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     )
     tf.saved_model.save(fitted.model, fn_args.serving_model_dir, signatures=signatures)
     mark_classification_signature(fn_args.serving_model_dir)
-    write_warmup_requests(fn_args.serving_model_dir)
+    write_warmup_requests(fn_args.serving_model_dir, hide_signature=HIDE_SIGNATURE in signatures)

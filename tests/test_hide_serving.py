@@ -10,6 +10,8 @@ from PIL import Image
 
 from models import features, texture
 from models.hide_signature import HIDE_SIGNATURE, make_hide_signature
+from models.serving_contract import WARMUP_REQUESTS_FILE
+from models.warmup import warmup_requests
 from serving.client import PredictionError
 from serving.hide_client import has_hide_signature, request_tiles
 from serving.limits import ServingLimits
@@ -33,6 +35,14 @@ def hide_model(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
     signature = make_hide_signature(net, features.CNN_IMAGE_KEY, (RESOLUTION, RESOLUTION, 3))
     root = tmp_path_factory.mktemp("hide_model")
     tf.saved_model.save(module, str(root / "1"), signatures={HIDE_SIGNATURE: signature})
+    # The Trainer's warmup record for this signature: the version only loads once the server has replayed it.
+    [warmup] = [
+        log for log in warmup_requests(MODEL_NAME, hide_signature=True)
+        if log.predict_log.request.model_spec.signature_name == HIDE_SIGNATURE
+    ]
+    (root / "1" / WARMUP_REQUESTS_FILE).parent.mkdir()
+    with tf.io.TFRecordWriter(str(root / "1" / WARMUP_REQUESTS_FILE)) as writer:
+        writer.write(warmup.SerializeToString())
     return root
 
 

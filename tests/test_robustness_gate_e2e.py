@@ -22,6 +22,7 @@ import re
 
 import pytest
 
+from conftest import IN_MEMORY_BEAM
 from ingest.importer import import_images
 from ingest.synth import generate_dataset
 from models.spec import PreprocessingConfig, TrainingConfig
@@ -47,6 +48,7 @@ def trap(tmp_path_factory) -> PipelineConfig:
         workdir=str(root / "work"),
         preprocessing=PreprocessingConfig(cnn_resolution=RESOLUTION),
         gates=GateConfig(min_accuracy=0.0),
+        beam_args=IN_MEMORY_BEAM,
     )
 
 

@@ -230,6 +230,7 @@ def weak_run(config, first_run, server) -> RunSummary:
             max_auc_drop=-REQUIRED_IMPROVEMENT,
             min_shifted_auc=None,
         ),
+        beam_args=config.beam_args,
     )
     return run_local(weak)
 

@@ -13,6 +13,7 @@ import tensorflow as tf
 from cli.config_args import add_config_arguments, config_from_args
 from ingest.synth import generate_dataset
 from models import features, texture
+from models.hide_signature import HIDE_SIGNATURE
 from models.serving_contract import (
     EMBEDDING_OUTPUT,
     LABEL_OUTPUT,
@@ -24,6 +25,7 @@ from models.signatures import stored_decision_threshold
 from models.spec import PreprocessingConfig, TrainingConfig
 from models.trainer import HISTORY_FILE, balanced_batches, class_weights, run_fn
 from pipeline.config import PipelineConfig
+from serving.warmup import warmup_records
 from trainer_support import make_fn_args, photo_rows, serialized_examples, transform_splits
 
 HERE = pathlib.Path(__file__).resolve().parent
@@ -163,6 +165,14 @@ def test_texture_model_trains_augmented_and_serves_the_same_answer_twice_with_it
     from_examples = model.signatures["serving_default"](examples=serialized_examples(splits.raw["eval"]))
     np.testing.assert_allclose(from_examples[PROBABILITY_OUTPUT], first[PROBABILITY_OUTPUT], atol=1e-6)
     np.testing.assert_allclose(from_examples[EMBEDDING_OUTPUT], first[EMBEDDING_OUTPUT], atol=1e-5)
+
+    # Its warmup file warms the hide signature too: the warmup photo's 3x3 tiles, answered as requested.
+    records = warmup_records(tmp_path / "serving")
+    [hide] = [log for log in records if log.predict_log.request.model_spec.signature_name == HIDE_SIGNATURE]
+    hide_inputs = {alias: tf.make_ndarray(proto) for alias, proto in hide.predict_log.request.inputs.items()}
+    answer = model.signatures[HIDE_SIGNATURE](**hide_inputs)
+    assert answer[EMBEDDING_OUTPUT].shape == (9, texture.STAGE_WIDTHS[-1])
+    assert np.all((answer[PROBABILITY_OUTPUT].numpy() >= 0) & (answer[PROBABILITY_OUTPUT].numpy() <= 1))
 
 
 def test_augmented_training_repeats_for_a_seed_and_differs_for_another(splits, tmp_path):
