@@ -12,6 +12,7 @@ import argparse
 import pathlib
 import sys
 
+from cli.arg_types import positive_int
 from cli.progress import add_verbose_flag
 
 DEFAULT_OUT_DIR = "monitor"
@@ -74,13 +75,6 @@ def _check(args: argparse.Namespace) -> int:
     return 0
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
-    return value
-
-
 def register(commands: argparse._SubParsersAction) -> None:
     from pipeline.config import DEFAULT_SCHEMA, PipelineConfig
 
@@ -102,7 +96,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     monitor.add_argument("--pipeline-name", default=PipelineConfig.pipeline_name, help="default %(default)s")
     monitor.add_argument("--model-version", help="the pushed version to compare with (default: the version that "
                          "answered most logged photos, else the newest push)")
-    monitor.add_argument("--min-photos", type=_positive, default=DEFAULT_MIN_PHOTOS,
+    monitor.add_argument("--min-photos", type=positive_int, default=DEFAULT_MIN_PHOTOS,
                          help="fewer logged photos than this is bad input (default %(default)s)")
     add_verbose_flag(monitor)
     monitor.set_defaults(func=_check)

@@ -19,6 +19,7 @@ import sys
 import threading
 from typing import TYPE_CHECKING
 
+from cli.arg_types import fraction, positive_float, positive_int
 from cli.errors import UserError
 from cli.progress import add_verbose_flag
 from models.serving_contract import DEFAULT_MODEL_NAME, PREDICT_IMAGE_SIGNATURE
@@ -60,10 +61,10 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="also answer TF Serving's REST API (/v1/models/...) on this port (TF Serving uses 8501; default: off)",
     )
     serve.add_argument(
-        "--poll-seconds", type=_positive_float, default=2.0, help="how often to look for new versions"
+        "--poll-seconds", type=positive_float, default=2.0, help="how often to look for new versions"
     )
     serve.add_argument(
-        "--num-versions", type=_positive_int,
+        "--num-versions", type=positive_int,
         help="how many of the newest versions to keep loaded (TF Serving's latest policy; default 1; "
         "a model config file sets its own policy)",
     )
@@ -100,9 +101,9 @@ def register(commands: argparse._SubParsersAction) -> None:
         "--signature", default=PREDICT_IMAGE_SIGNATURE,
         help="predict_image (raw image bytes, default) or serving_default (tf.Example)",
     )
-    classify.add_argument("--batch-size", type=_positive_int, default=16, help="images per request")
+    classify.add_argument("--batch-size", type=positive_int, default=16, help="images per request")
     classify.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
-    classify.add_argument("--timeout", type=_positive_float, default=30.0, help="seconds per request")
+    classify.add_argument("--timeout", type=positive_float, default=30.0, help="seconds per request")
     classify.set_defaults(func=run_classify)
 
 
@@ -121,13 +122,13 @@ _LIMIT_FLAGS = (
 def _add_limit_arguments(limits: argparse._ArgumentGroup) -> None:
     default = ServingLimits()
     limits.add_argument(
-        "--max-message-mb", type=_positive_int, default=default.max_message_bytes // MIB,
+        "--max-message-mb", type=positive_int, default=default.max_message_bytes // MIB,
         help="largest request or response in MiB; larger gRPC ones get RESOURCE_EXHAUSTED, "
         "larger REST bodies 413 (default %(default)s)",
     )
     for flag, field, help in _LIMIT_FLAGS:
         value = getattr(default, field)
-        kind = _positive_float if isinstance(value, float) else _positive_int
+        kind = positive_float if isinstance(value, float) else positive_int
         limits.add_argument(flag, dest=field, type=kind, default=value, help=f"{help} (default %(default)s)")
 
 
@@ -156,7 +157,7 @@ def _add_request_log_arguments(group: argparse._ArgumentGroup) -> None:
     defaults = {field.name: field.default for field in dataclasses.fields(RequestLogSettings)}
     for flag, field, help in _LOG_FLAGS:
         value = defaults[field]
-        kind = _fraction if field == "sample_rate" else _positive_float if isinstance(value, float) else _positive_int
+        kind = fraction if field == "sample_rate" else positive_float if isinstance(value, float) else positive_int
         group.add_argument(flag, type=kind, metavar=field.upper(), help=f"{help} (default {value})")
 
 
@@ -305,27 +306,6 @@ def _read_image(path: pathlib.Path) -> bytes:
         return path.read_bytes()
     except OSError as error:
         raise UserError(f"cannot read image {path}: {error.strerror or error}") from error
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be greater than 0, not {text}")
-    return value
-
-
-def _fraction(text: str) -> float:
-    value = float(text)
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1, not {text}")
-    return value
 
 
 def _log_directory(text: str) -> pathlib.Path:

@@ -27,7 +27,7 @@ from tfx.utils import io_utils, json_utils
 
 from models import features
 from models.colour_variants import VARIANT_NAMES, shift_and_encode_graph, variants_named
-from models.photo_descriptors import descriptor_features, photo_descriptors
+from models.photo_descriptors import descriptor_feature_rows
 
 EXAMPLES_KEY = "examples"
 VARIANT_EXAMPLES_KEY = "variant_examples"
@@ -92,14 +92,13 @@ class _WriteVariants(beam.DoFn):
             ) from None
         # The copies' descriptors describe their own photos, so statistics of the variants do not lie.
         described = features.PHOTO_BRIGHTNESS_KEY in example.features.feature
-        descriptors = {k: v.numpy() for k, v in photo_descriptors(encoded).items()} if described else {}
-        for row, (name, png) in enumerate(zip(self._names, encoded)):
+        descriptors = descriptor_feature_rows(encoded) if described else [{}] * len(self._names)
+        for name, png, own in zip(self._names, encoded, descriptors, strict=True):
             copy = tf.train.Example()
             copy.CopyFrom(example)
             copy.features.feature[features.IMAGE_KEY].bytes_list.value[:] = [png]
-            if described:
-                for key, feature in descriptor_features({k: v[row] for k, v in descriptors.items()}).items():
-                    copy.features.feature[key].CopyFrom(feature)
+            for key, feature in own.items():
+                copy.features.feature[key].CopyFrom(feature)
             copy.features.feature[features.VARIANT_KEY].bytes_list.value.append(name.encode("utf-8"))
             yield copy.SerializeToString()
 

@@ -171,10 +171,8 @@ def _scan(
     return list(accepted.values()), classes, skipped
 
 
-def _example(data: bytes, label: int, class_name: str, image_id: str, descriptors: dict[str, float]) -> bytes:
+def _example(data: bytes, label: int, class_name: str, image_id: str, descriptors: dict) -> bytes:
     import tensorflow as tf
-
-    from models.photo_descriptors import descriptor_features
 
     def _bytes(value: bytes) -> tf.train.Feature:
         return tf.train.Feature(bytes_list=tf.train.BytesList(value=[value]))
@@ -188,15 +186,15 @@ def _example(data: bytes, label: int, class_name: str, image_id: str, descriptor
         features.DEFECT_TYPE_KEY: _bytes(class_name.encode("utf-8")),
         features.IMAGE_ID_KEY: _bytes(image_id.encode("ascii")),
     }
-    feature.update(descriptor_features(descriptors))
+    feature.update(descriptors)
     return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
 
 
-def _described(src: pathlib.Path, batch: list[_Accepted]) -> tuple[list[bytes], list[dict[str, float]]]:
-    """The photos of `batch`, checked unchanged since the scan, and their descriptors from one graph call."""
+def _described(src: pathlib.Path, batch: list[_Accepted]) -> tuple[list[bytes], list[dict]]:
+    """The photos of `batch`, checked unchanged since the scan, and their descriptor features from one graph call."""
     import tensorflow as tf
 
-    from models.photo_descriptors import photo_descriptors
+    from models.photo_descriptors import descriptor_feature_rows
 
     photos = []
     for item in batch:
@@ -205,7 +203,7 @@ def _described(src: pathlib.Path, batch: list[_Accepted]) -> tuple[list[bytes], 
             raise IngestError(f"{display(item.path.relative_to(src))} changed while it was being imported")
         photos.append(data)
     try:
-        columns = {key: value.numpy() for key, value in photo_descriptors(tf.constant(photos)).items()}
+        described = descriptor_feature_rows(photos)
     except tf.errors.InvalidArgumentError:
         if len(batch) == 1:
             name = display(batch[0].path.relative_to(src))
@@ -213,7 +211,7 @@ def _described(src: pathlib.Path, batch: list[_Accepted]) -> tuple[list[bytes], 
         for item in batch:  # the scan let every photo through, so find the one the graph refuses and name it
             _described(src, [item])
         raise
-    return photos, [{key: column[row] for key, column in columns.items()} for row in range(len(batch))]
+    return photos, described
 
 
 def _write_shards(

@@ -18,7 +18,7 @@ circle (a dye change) turns the vector. Pure red gives (1, 0), pure green
 (-0.5, 0.866), pure blue (-0.5, -0.866); any gray gives (0, 0). Being linear in
 the pixels, it costs three channel means.
 """
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import tensorflow as tf
 
@@ -91,3 +91,10 @@ def descriptor_features(values: Mapping[str, float]) -> dict[str, tf.train.Featu
     for key in features.PHOTO_INT_DESCRIPTORS:
         described[key] = tf.train.Feature(int64_list=tf.train.Int64List(value=[int(values[key])]))
     return described
+
+
+def descriptor_feature_rows(image_bytes: Sequence[bytes]) -> list[dict[str, tf.train.Feature]]:
+    """Each photo's descriptors as tf.Example features, from one graph call: what the importer and the colour
+    variants write beside each photo."""
+    columns = {key: value.numpy() for key, value in photo_descriptors(tf.constant(list(image_bytes))).items()}
+    return [descriptor_features({key: column[row] for key, column in columns.items()}) for row in range(len(image_bytes))]
