@@ -14,14 +14,13 @@ import dataclasses
 import json
 import logging
 import pathlib
-import signal
 import sys
-import threading
 from typing import TYPE_CHECKING
 
 from cli.arg_types import fraction, positive_float, positive_int
 from cli.errors import UserError
 from cli.progress import add_verbose_flag
+from cli.stop_signals import StopSignals
 from models.serving_contract import DEFAULT_MODEL_NAME, PREDICT_IMAGE_SIGNATURE
 from serving.batching_parameters import DEFAULT_BATCHING, BatchingParameters, read_batching_parameters
 from serving.limits import MIB, ServingLimits
@@ -197,22 +196,20 @@ def run_serve(args: argparse.Namespace) -> int:
         )
     except (OSError, ValueError) as error:
         raise UserError(str(error)) from error
-    stop_requested = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop_requested.set())
-    try:
-        server.start()
-    except OSError as error:
-        raise UserError(str(error)) from error
-    try:
-        rest = None if args.rest_port is None else _start_rest(server, args.rest_port)
-    except OSError as error:
+    with StopSignals() as stop:
+        try:
+            server.start()
+        except OSError as error:
+            raise UserError(str(error)) from error
+        try:
+            rest = None if args.rest_port is None else _start_rest(server, args.rest_port)
+        except OSError as error:
+            server.stop()
+            raise UserError(str(error)) from error
+        stop.wait()
+        if rest is not None:
+            rest.stop()
         server.stop()
-        raise UserError(str(error)) from error
-    stop_requested.wait()
-    if rest is not None:
-        rest.stop()
-    server.stop()
     return 0
 
 
