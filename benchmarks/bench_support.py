@@ -9,7 +9,7 @@ import time
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from ingest.importer import import_images  # noqa: E402
+from ingest.spans import import_span  # noqa: E402
 from ingest.synth import generate_dataset  # noqa: E402
 from models.spec import TrainingConfig  # noqa: E402
 from pipeline.config import GateConfig, PipelineConfig  # noqa: E402
@@ -26,7 +26,7 @@ TRAINING_NOTE = f"MLP, {TRAINING_IMAGES} synthetic photos, {TRAINING_EPOCHS} epo
 def train_model(workdir: pathlib.Path) -> pathlib.Path:
     """A pushed model from a short pipeline run on synthetic photos; returns the push directory."""
     generate_dataset(workdir / "images", TRAINING_IMAGES, seed=11)
-    import_images(workdir / "images", workdir / "tfrecords")
+    import_span(workdir / "images", workdir / "tfrecords", 1)
     config = PipelineConfig(
         data_dir=str(workdir / "tfrecords"), workdir=str(workdir / "work"),
         training=TrainingConfig(epochs=TRAINING_EPOCHS), gates=GateConfig(min_accuracy=0.0, min_auc=0.0, min_shifted_auc=0.0),

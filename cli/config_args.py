@@ -7,6 +7,7 @@ import argparse
 import dataclasses
 from collections.abc import Callable
 
+from cli.arg_types import positive_int
 from models import features
 from models.registry import MODELS
 from models.spec import (
@@ -99,9 +100,28 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     gates.add_argument("--max-image-pixels", type=int, default=_GATES.max_image_pixels,
                        help="images whose header declares more pixels stop the run at the data gate (default %(default)s)")
 
+    gates.add_argument(
+        "--on-drift", dest="stop_on_drift", type=_on_drift, default=_GATES.stop_on_drift, metavar="stop|warn",
+        help="when the newest span's photo descriptors or defect-type shares drift from the span before beyond the "
+        "schema's drift_comparator bounds: stop the run before Transform, or only warn in the report (default stop)",
+    )
+
+    data = parser.add_argument_group("spans")
+    data.add_argument(
+        "--spans", type=positive_int, default=PipelineConfig.spans, metavar="K",
+        help="train on the newest K spans of the data folder; each run ingests the newest span, older ones come from "
+        "earlier runs (default %(default)s)",
+    )
+
     beam = parser.add_argument_group("Beam")
     beam.add_argument("--beam-arg", action="append", default=None, metavar="FLAG",
                       help="a Beam pipeline flag, repeatable (default: DirectRunner in multi-processing mode on all cores)")
+
+
+def _on_drift(text: str) -> bool:
+    if text not in ("stop", "warn"):
+        raise argparse.ArgumentTypeError(f"must be stop or warn, not {text!r}")
+    return text == "stop"
 
 
 def _part(cls: type, args: argparse.Namespace):
@@ -118,5 +138,6 @@ def config_from_args(args: argparse.Namespace, data_dir: str, workdir: str) -> P
         preprocessing=_part(PreprocessingConfig, args),
         training=_part(TrainingConfig, args),
         gates=_part(GateConfig, args),
+        spans=getattr(args, "spans", PipelineConfig.spans),
         **({"beam_args": tuple(args.beam_arg)} if args.beam_arg else {}),
     )

@@ -4,18 +4,21 @@ import json
 import pathlib
 
 from cli import synth_hide
+from cli.arg_types import positive_int
 from cli.errors import UserError
 from cli.progress import Progress
 from models import features
 
 
 def _import(args: argparse.Namespace) -> int:
-    from ingest.importer import IngestError, import_images
+    from ingest.importer import IngestError
+    from ingest.spans import import_span
 
     try:
-        report = import_images(
+        span, report = import_span(
             pathlib.Path(args.src),
             pathlib.Path(args.out),
+            args.span,
             clean_class=args.clean_class,
             strict=args.strict,
             overwrite=args.overwrite,
@@ -30,7 +33,7 @@ def _import(args: argparse.Namespace) -> int:
     for skipped in report.skipped:
         print(f"skipped {skipped['path']}: {skipped['reason']}")
     print(
-        f"wrote {report.written} examples in {len(report.shards)} shard(s) to {report.output} "
+        f"wrote {report.written} examples in {len(report.shards)} shard(s) to {report.output} (span {span}) "
         f"({report.duplicates} duplicates dropped, {len(report.skipped)} files skipped)"
     )
     if args.json:
@@ -61,18 +64,24 @@ def register(commands: argparse._SubParsersAction) -> None:
 
     imp = actions.add_parser(
         "import",
-        help="turn class folders of images into TFRecords",
-        description="Write SRC's class folders (one sub-folder per class) as sharded TFRecords of tf.Example "
-        "(image bytes, label, defect_type, image_id = sha256) plus manifest.json. Duplicates are written once; "
+        help="turn class folders of images into a span of TFRecords",
+        description="Write SRC's class folders (one sub-folder per class) as a new span OUT/span-N/ of sharded "
+        "TFRecords of tf.Example (image bytes, label, defect_type, image_id = sha256, photo descriptors) plus "
+        "manifest.json; `leather run --data OUT` trains on the newest span(s). Duplicates are written once; "
         "files that are not decodable JPEG/PNG images, images above --max-pixels, symlinks out of SRC, loops, "
         "dangling links and special files are skipped and listed. OUT may not lie inside SRC; --overwrite replaces "
-        "only the shards OUT's manifest lists. See docs/ingest.md.",
+        "only the shards the span's manifest lists. See docs/ingest.md.",
     )
     imp.add_argument("src", help="folder with one sub-folder per class")
-    imp.add_argument("out", help="output folder for data-*.tfrecord shards and manifest.json")
+    imp.add_argument("out", help="data folder; the photos become its span-N/ folder of data-*.tfrecord shards and manifest.json")
+    imp.add_argument(
+        "--span", type=positive_int, default=None,
+        help="the span number to write (default: the next free one, 1 in an empty folder); an existing span is "
+        "replaced only with --overwrite",
+    )
     imp.add_argument("--clean-class", default=features.DEFAULT_CLEAN_CLASS, help="folder name of the clean class (label 0); default: %(default)r")
     imp.add_argument("--strict", action="store_true", help="fail (exit 1) if any file or entry is skipped")
-    imp.add_argument("--overwrite", action="store_true", help="replace the shards an earlier import wrote to OUT")
+    imp.add_argument("--overwrite", action="store_true", help="with --span N, replace the shards an earlier import wrote to span N")
     imp.add_argument("--shard-size", type=int, default=1000, help="examples per shard (default %(default)s)")
     imp.add_argument(
         "--max-pixels", type=int, default=features.MAX_IMAGE_PIXELS,

@@ -1,7 +1,7 @@
-"""The `--data` of `leather run` and `leather experiment`: TFRecord shards, or class folders imported first.
+"""The `--data` of `leather run` and `leather experiment`: a data folder of spans, or class folders imported first.
 
 Both commands accept what a user has at hand, a folder of photos, and read the
-same shards `leather data import` writes.
+same spans `leather data import` writes.
 """
 import argparse
 import pathlib
@@ -14,22 +14,28 @@ IMPORTED_DIR = "tfrecords"
 
 
 def add_data_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data", required=True, help="a folder of data-*.tfrecord shards, or an image folder with one sub-folder per class")
+    parser.add_argument(
+        "--data", required=True,
+        help="a data folder of span-N/ folders (from `leather data import`), or an image folder with one sub-folder "
+        "per class (imported as span 1 under the output folder)",
+    )
     parser.add_argument("--clean-class", default=features.DEFAULT_CLEAN_CLASS, help="clean-class folder when --data is an image folder")
 
 
 def tfrecord_dir(data: pathlib.Path, out: pathlib.Path, clean_class: str) -> pathlib.Path:
-    """`data` itself when it holds shards; otherwise its image folders imported into `out`/tfrecords first."""
-    from ingest.importer import SHARD_PATTERN, IngestError, import_images
+    """`data` itself when it holds spans; otherwise its image folders imported into `out`/tfrecords as span 1."""
+    from ingest.importer import SHARD_PATTERN, IngestError
+    from ingest.spans import FIRST_SPAN, check_span_layout, import_span, span_numbers
 
     if not data.is_dir():
         raise UserError(f"--data {data} is not a folder")
-    if any(data.glob(SHARD_PATTERN)):
-        return data
-    target = out / IMPORTED_DIR
-    print(f"importing images from {data} into {target}")
     try:
-        report = import_images(data, target, clean_class=clean_class, overwrite=True)
+        if span_numbers(data) or any(data.glob(SHARD_PATTERN)):
+            check_span_layout(data)
+            return data
+        target = out / IMPORTED_DIR
+        print(f"importing images from {data} into {target}")
+        _, report = import_span(data, target, FIRST_SPAN, clean_class=clean_class, overwrite=True)
     except IngestError as error:
         raise UserError(str(error)) from error
     print(f"imported {report.written} images ({report.duplicates} duplicates dropped, {len(report.skipped)} skipped)")

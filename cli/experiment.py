@@ -47,7 +47,9 @@ def _experiment(args: argparse.Namespace) -> int:
 
     show_component_progress(args.verbose)
     out = pathlib.Path(args.out).resolve()
-    data = tfrecord_dir(pathlib.Path(args.data).resolve(), out, args.clean_class)
+    from ingest.spans import newest_span_dir
+
+    data = newest_span_dir(tfrecord_dir(pathlib.Path(args.data).resolve(), out, args.clean_class))
     examples = read_examples(data)
     if args.grid == "robustness":
         return _robustness(args, examples, out)

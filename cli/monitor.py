@@ -28,7 +28,7 @@ def _table(rows: list) -> list[str]:
     width = max(len("feature"), *(len(row.feature) for row in rows))
     lines = [f"{'feature':<{width}}  {'divergence':>10}  {'bound':>6}  verdict"]
     for row in rows:
-        verdict = "SKEW" if row.skewed else "ok"
+        verdict = "SKEW" if row.beyond else "ok"
         lines.append(f"{row.feature:<{width}}  {row.divergence:>10.4f}  {row.bound:>6g}  {verdict}")
     return lines
 
@@ -68,7 +68,7 @@ def _check(args: argparse.Namespace) -> int:
     print("\n".join(_table(rows)))
     print("; ".join(f"{key}: {value}" for key, value in facts.items()))
     print(f"page written to {page}")
-    skewed = [row.feature for row in rows if row.skewed]
+    skewed = [row.feature for row in rows if row.beyond]
     if skewed:
         print(f"skew: the served photos differ from the training photos in {', '.join(skewed)}")
         return EXIT_SKEW

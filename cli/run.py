@@ -68,7 +68,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     run = commands.add_parser(
         "run",
         help="run the TFX pipeline locally (LocalDagRunner)",
-        description="Run ImportExampleGen -> StatisticsGen -> ImportSchemaGen -> ExampleValidator -> data gate -> "
+        description="Run ImportExampleGen (newest span) -> StatisticsGen -> ImportSchemaGen -> ExampleValidator -> data gate -> span drift -> "
         "Transform -> Trainer -> ColourVariants -> Evaluator -> Pusher with LocalDagRunner and an SQLite ML Metadata store under "
         "--workdir; print the evaluation metrics, the blessing and where the model was pushed. Without --verbose, "
         f"what TensorFlow and the Beam worker processes write to stderr goes to WORKDIR/{WORKER_LOG}.",

@@ -135,6 +135,7 @@ def run_grid(
             except ValueError as error:
                 skipped[experiment.name] = str(error)
                 log(f"skipping {experiment.name}: {error}")
+                todo = [(e, f) for e, f in todo if e is not experiment]  # the progress count and estimate leave it out
                 continue
             labels = examples.labels[subset]
             (out / "runs").mkdir(parents=True, exist_ok=True)

@@ -31,6 +31,8 @@ class GateConfig:
     max_auc_drop: float = 0.02
     min_shifted_auc: float | None = 0.6
     """ROC-AUC floor on every colour variant of the test photos (so on the worst); None: no such gate, the table stays."""
+    stop_on_drift: bool = True
+    """Drift of the newest span from the one before beyond the schema's drift_comparator bounds stops the run; False: a warning in the report."""
     max_image_pixels: int = features.MAX_IMAGE_PIXELS
     """Images whose header declares more pixels stop the run at the data gate; the importer's --max-pixels defaults to the same."""
 
@@ -49,10 +51,16 @@ class PipelineConfig:
     serving_dir: str | None = None
     schema_path: str = str(DEFAULT_SCHEMA)
     split_buckets: tuple[int, int, int] = (6, 1, 3)
+    spans: int = 1
+    """Train on the newest this many spans of `data_dir` (ExampleGen ingests one span a run; older ones from earlier runs)."""
     preprocessing: PreprocessingConfig = dataclasses.field(default_factory=PreprocessingConfig)
     training: TrainingConfig = dataclasses.field(default_factory=TrainingConfig)
     gates: GateConfig = dataclasses.field(default_factory=GateConfig)
     beam_args: tuple[str, ...] = ("--direct_running_mode=multi_processing", "--direct_num_workers=0")
+
+    def __post_init__(self) -> None:
+        if self.spans < 1:
+            raise ValueError(f"spans must be at least 1, got {self.spans}")
 
     # Paths join as strings, not pathlib paths, so an object-store workdir keeps its "gs://".
     @property

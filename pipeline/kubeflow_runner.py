@@ -79,6 +79,12 @@ def compile_pipeline(config: PipelineConfig, settings: KubeflowSettings, output:
     """
     if output.suffix not in SPEC_SUFFIXES:
         raise ValueError(f"--output {output} must end in .yaml (Kubeflow Pipelines) or .json (Vertex AI PipelineJob)")
+    if config.spans > 1:
+        raise ValueError(
+            f"--spans {config.spans}: training on several spans needs TFX's span-range resolver, which the KFP v2 "
+            "compiler of TFX 1.16 does not compile (it takes only latest-artifact and latest-blessed-model resolvers); "
+            "a Kubeflow run trains on the newest span"
+        )
     parameters = runtime_parameters(config)
     pipeline = create_pipeline(config, run_parameters=parameters, pipeline_root=settings.pipeline_root)
     (trainer,) = [component for component in pipeline.components if component.id == TRAINER_ID]

@@ -11,6 +11,7 @@ from absl import logging as absl_logging
 from tfx import v1 as tfx
 
 from components.data_gate import check_shards
+from ingest.spans import newest_span_dir
 from pipeline.config import PipelineConfig
 from pipeline.evaluation.summary import RunSummary, summarize
 from pipeline.pipeline import create_pipeline
@@ -87,6 +88,6 @@ def run_local(config: PipelineConfig) -> RunSummary:
     pathlib.Path(config.workdir).mkdir(parents=True, exist_ok=True)
     connection = tfx.orchestration.metadata.sqlite_metadata_connection_config(config.metadata_path)
     with workdir_lock(config.workdir):
-        check_shards(config.data_dir)
+        check_shards(str(newest_span_dir(pathlib.Path(config.data_dir))))
         tfx.orchestration.LocalDagRunner().run(create_pipeline(config, connection))
         return summarize(config.pipeline_name, connection)

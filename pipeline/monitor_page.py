@@ -13,7 +13,7 @@ from matplotlib.figure import Figure
 from tensorflow_metadata.proto.v0 import statistics_pb2
 
 from pipeline.evaluation.render import html_image, html_page, html_table, write_page
-from serving.skew import SkewRow
+from models.divergence import DivergenceRow
 
 PAGE_NAME = "monitor.html"
 FIGURE_NAME = "descriptors.png"
@@ -34,7 +34,7 @@ def _histogram(statistics: statistics_pb2.DatasetFeatureStatisticsList, name: st
 
 
 def _figure(
-    rows: list[SkewRow],
+    rows: list[DivergenceRow],
     training: statistics_pb2.DatasetFeatureStatisticsList,
     served: statistics_pb2.DatasetFeatureStatisticsList,
 ) -> Figure:
@@ -49,7 +49,7 @@ def _figure(
                 edges = [low for low, _, _ in buckets] + [buckets[-1][1]]
                 shares = [share for _, _, share in buckets]
                 axes.stairs(shares, edges, color=COLOURS[role], label=role, linewidth=2)
-        verdict = "SKEW" if row.skewed else "ok"
+        verdict = "SKEW" if row.beyond else "ok"
         axes.set_title(f"{row.feature}\nJSD {row.divergence:.3f} (bound {row.bound:g}): {verdict}", fontsize="small")
         axes.set_ylabel("share of photos")
         axes.legend(fontsize="x-small")
@@ -61,7 +61,7 @@ def _figure(
 
 def write_monitor_page(
     out_dir: pathlib.Path,
-    rows: list[SkewRow],
+    rows: list[DivergenceRow],
     training: statistics_pb2.DatasetFeatureStatisticsList,
     served: statistics_pb2.DatasetFeatureStatisticsList,
     facts: dict[str, str],
@@ -69,8 +69,8 @@ def write_monitor_page(
     """Writes the page and its figure into `out_dir`; `facts` (log, statistics, photo counts) head the page."""
     table = html_table(
         ["feature", "Jensen-Shannon divergence", "bound", "verdict"],
-        [[html.escape(r.feature), f"{r.divergence:.4f}", f"{r.bound:g}", "SKEW" if r.skewed else "ok"] for r in rows],
-        row_classes=["skew" if r.skewed else "" for r in rows],
+        [[html.escape(r.feature), f"{r.divergence:.4f}", f"{r.bound:g}", "SKEW" if r.beyond else "ok"] for r in rows],
+        row_classes=["skew" if r.beyond else "" for r in rows],
     )
     listing = "".join(f"<li>{html.escape(key)}: <code>{html.escape(value)}</code></li>" for key, value in facts.items())
     body = (

@@ -11,11 +11,13 @@ from ml_metadata.proto import metadata_store_pb2
 from tfx import v1 as tfx
 from tfx.dsl.components.base import executor_spec
 from tfx.dsl.components.base.base_node import BaseNode
+from tfx.proto import range_config_pb2
 
 from components import pusher as no_repush_pusher
 from components.data_gate import DataGate
 from components.robustness import ColourVariants
-from ingest.importer import SHARD_PATTERN
+from components.span_drift import SpanDrift
+from ingest.spans import SPAN_SHARD_PATTERN
 from models import features
 from pipeline.config import PipelineConfig
 from pipeline.evaluation.spec import eval_config
@@ -23,6 +25,7 @@ from pipeline.evaluation.spec import eval_config
 PREPROCESSING_FN = "models.preprocessing.preprocessing_fn"
 RUN_FN = "models.trainer.run_fn"
 TRAIN_SPLIT, VALIDATION_SPLIT, TEST_SPLIT = "train", "validation", "test"
+SPAN_WINDOW_NODE = "span_window"
 
 
 def example_gen_output_config(config: PipelineConfig) -> tfx.proto.Output:
@@ -57,11 +60,31 @@ def _given_or(value: Any, default: Any) -> Any:
     return default if value is None else value
 
 
+def _span_window(example_gen: BaseNode, spans: int) -> BaseNode | None:
+    """With more than one span to train on, a resolver over the newest `spans` Examples ExampleGen has written.
+
+    It names ExampleGen as producer rather than taking its output channel, so it
+    sees the spans of earlier runs, not only this one's; the explicit upstream
+    edge makes it resolve after this run's ExampleGen. Only spans some run has
+    ingested exist as Examples: import and run span by span.
+    """
+    if spans == 1:
+        return None
+    window = tfx.dsl.Resolver(
+        strategy_class=tfx.dsl.experimental.SpanRangeStrategy,
+        config={"range_config": range_config_pb2.RangeConfig(rolling_range=range_config_pb2.RollingRange(num_spans=spans))},
+        examples=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Examples, producer_component_id=example_gen.id),
+    ).with_id(SPAN_WINDOW_NODE)
+    window.add_upstream_node(example_gen)
+    return window
+
+
 def create_components(config: PipelineConfig, run_parameters: RunParameters | None = None) -> list[BaseNode]:
     parameters = run_parameters or RunParameters()
+    # The pattern's {SPAN} makes ExampleGen read the newest span and stamp its number on the Examples.
     example_gen = tfx.components.ImportExampleGen(
         input_base=config.data_dir,
-        input_config=tfx.proto.Input(splits=[tfx.proto.Input.Split(name="images", pattern=SHARD_PATTERN)]),
+        input_config=tfx.proto.Input(splits=[tfx.proto.Input.Split(name="images", pattern=SPAN_SHARD_PATTERN)]),
         output_config=example_gen_output_config(config),
     )
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
@@ -77,13 +100,21 @@ def create_components(config: PipelineConfig, run_parameters: RunParameters | No
         split=TRAIN_SPLIT,
         max_image_pixels=config.gates.max_image_pixels,
     )
-    transform = tfx.components.Transform(
+    span_drift = SpanDrift(
         examples=example_gen.outputs["examples"],
+        schema=schema_gen.outputs["schema"],
+        data_dir=config.data_dir,
+        stop_on_drift=int(config.gates.stop_on_drift),
+    )
+    span_drift.add_upstream_node(data_gate)
+    window = _span_window(example_gen, config.spans)
+    transform = tfx.components.Transform(
+        examples=example_gen.outputs["examples"] if window is None else window.outputs["examples"],
         schema=schema_gen.outputs["schema"],
         preprocessing_fn=PREPROCESSING_FN,
         custom_config=config.transform_custom_config(),
     )
-    transform.add_upstream_node(data_gate)
+    transform.add_upstream_node(span_drift)
     trainer = tfx.components.Trainer(
         run_fn=RUN_FN,
         examples=transform.outputs["transformed_examples"],
@@ -123,6 +154,8 @@ def create_components(config: PipelineConfig, run_parameters: RunParameters | No
         schema_gen,
         example_validator,
         data_gate,
+        span_drift,
+        *([] if window is None else [window]),
         transform,
         trainer,
         colour_variants,

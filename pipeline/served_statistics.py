@@ -5,7 +5,8 @@ trained on. The Pusher records each push (`pushed`, `pushed_version`); from
 the pushed model the lineage runs back: the Trainer that wrote it, the
 transformed examples it read, the Transform that wrote them, the raw examples
 Transform read, and the StatisticsGen run on those examples, whose `train`
-split is the training statistics. Lineage, not "the newest StatisticsGen", so
+split is the training statistics (of the newest span, when the model was
+trained on several: StatisticsGen summarises one span a run). Lineage, not "the newest StatisticsGen", so
 a later run that failed its gates (and pushed nothing) is not taken for the
 served one. A cached execution records the same inputs as the one it reused,
 so either leads to the same artifacts.
@@ -51,11 +52,11 @@ def _events(store: mlmd.MetadataStore, *, execution: int | None = None, artifact
 
 
 def _artifact(store: mlmd.MetadataStore, execution: int, key: str, kinds: tuple) -> metadata_store_pb2.Artifact:
-    """The artifact an execution read or wrote under `key`."""
+    """The artifact an execution read or wrote under `key`; of several (Transform over several spans), the newest."""
     ids = [e.artifact_id for e in _events(store, execution=execution) if e.type in kinds and e.path.steps[0].key == key]
     if not ids:
         raise ServedStatisticsError(f"ML Metadata records no {key!r} of execution {execution}")
-    return store.get_artifacts_by_id(ids[:1])[0]
+    return store.get_artifacts_by_id([max(ids)])[0]
 
 
 def _producer(store: mlmd.MetadataStore, artifact: metadata_store_pb2.Artifact) -> int:

@@ -18,23 +18,14 @@ import pandas as pd
 import tensorflow as tf
 import tensorflow_data_validation as tfdv
 from google.protobuf import text_format
-from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2, statistics_pb2
+from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
 
 from models import features
+from models.divergence import ComparisonError, DivergenceRow, bounded_features, divergence_rows
 from models.photo_descriptors import photo_descriptors
 
 class SkewCheckError(ValueError):
     """The comparison cannot be made (a descriptor missing from the statistics or the schema); names it."""
-
-
-@dataclasses.dataclass(frozen=True)
-class SkewRow:
-    """One descriptor's verdict."""
-
-    feature: str
-    divergence: float
-    bound: float
-    skewed: bool
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,18 +67,6 @@ def serving_statistics(descriptors: pd.DataFrame) -> statistics_pb2.DatasetFeatu
     return tfdv.generate_statistics_from_dataframe(descriptors)
 
 
-def compared_features(schema: schema_pb2.Schema) -> dict[str, float]:
-    """The descriptors the schema bounds with a Jensen-Shannon skew comparator, and their bounds."""
-    bounds = {
-        feature.name: feature.skew_comparator.jensen_shannon_divergence.threshold
-        for feature in schema.feature
-        if feature.name in features.PHOTO_DESCRIPTORS and feature.skew_comparator.HasField("jensen_shannon_divergence")
-    }
-    if not bounds:
-        raise SkewCheckError("the schema bounds no photo descriptor with a jensen_shannon_divergence skew_comparator")
-    return bounds
-
-
 def _feature_names(statistics: statistics_pb2.DatasetFeatureStatisticsList) -> set[str]:
     return {".".join(feature.path.step) or feature.name for feature in statistics.datasets[0].features}
 
@@ -96,9 +75,12 @@ def compare(
     training: statistics_pb2.DatasetFeatureStatisticsList,
     serving: statistics_pb2.DatasetFeatureStatisticsList,
     schema: schema_pb2.Schema,
-) -> list[SkewRow]:
-    """Each bounded descriptor's divergence between training and serving, and TFDV's verdict on it."""
-    bounds = compared_features(schema)
+) -> list[DivergenceRow]:
+    """Each descriptor the schema bounds: its divergence between training and serving, and TFDV's verdict."""
+    try:
+        bounds = bounded_features(schema, "skew_comparator")
+    except ComparisonError as error:
+        raise SkewCheckError(str(error)) from None
     missing = sorted(set(bounds) - _feature_names(training))
     if missing:
         raise SkewCheckError(
@@ -106,26 +88,10 @@ def compare(
             "before the importer wrote descriptors; import the data again and rerun the pipeline"
         )
     anomalies = tfdv.validate_statistics(training, schema, serving_statistics=serving)
-    measured = _divergences(anomalies)
-    rows = []
-    for name, bound in bounds.items():
-        if name not in measured:
-            raise SkewCheckError(f"TFDV measured no divergence for {name}: it is missing from the served statistics")
-        skewed = name in anomalies.anomaly_info and any(
-            reason.type == anomalies_pb2.AnomalyInfo.COMPARATOR_JENSEN_SHANNON_DIVERGENCE_HIGH
-            for reason in anomalies.anomaly_info[name].reason
-        )
-        rows.append(SkewRow(name, measured[name], bound, skewed))
-    return rows
-
-
-def _divergences(anomalies: anomalies_pb2.Anomalies) -> dict[str, float]:
-    divergences = {}
-    for info in anomalies.drift_skew_info:
-        for measurement in info.skew_measurements:
-            if measurement.type == anomalies_pb2.DriftSkewInfo.Measurement.JENSEN_SHANNON_DIVERGENCE:
-                divergences[".".join(info.path.step)] = measurement.value
-    return divergences
+    try:
+        return divergence_rows(anomalies, schema, "skew_comparator")
+    except ComparisonError as error:
+        raise SkewCheckError(str(error)) from None
 
 
 def load_schema(path: str) -> schema_pb2.Schema:

@@ -40,13 +40,13 @@ def synthetic_pipeline_config(root: pathlib.Path, images: int = SYNTHETIC_IMAGES
     pushing, serving), not model quality, so the absolute floors are zero (the
     robustness gate's too: it is decided on every variant, but always passes).
     """
-    from ingest.importer import import_images
+    from ingest.spans import import_span
     from ingest.synth import generate_dataset
     from models.spec import TrainingConfig
     from pipeline.config import GateConfig, PipelineConfig
 
     generate_dataset(root / "images", images, seed=seed)
-    import_images(root / "images", root / "tfrecords")
+    import_span(root / "images", root / "tfrecords", 1)
     return PipelineConfig(
         data_dir=str(root / "tfrecords"),
         workdir=str(root / "work"),
@@ -57,8 +57,9 @@ def synthetic_pipeline_config(root: pathlib.Path, images: int = SYNTHETIC_IMAGES
 
 
 # Modules that share `synthetic_run`, in the order they must see it: those that
-# count its executions and versions before those that add runs and versions.
-SYNTHETIC_RUN_ORDER = ("test_pipeline_e2e.py", "test_serving_e2e.py")
+# count its executions and versions before those that add runs and versions, and
+# the one that adds spans to its data folder last.
+SYNTHETIC_RUN_ORDER = ("test_pipeline_e2e.py", "test_serving_e2e.py", "test_spans_e2e.py")
 
 
 @pytest.fixture(scope="session")

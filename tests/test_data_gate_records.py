@@ -130,8 +130,8 @@ def test_importer_output_passes_the_shard_check(tmp_path):
 
 def test_cli_run_on_a_random_bytes_shard_says_so_in_one_line(tmp_path, capsys):
     data = tmp_path / "data"
-    data.mkdir()
-    (data / "data-00000-of-00001.tfrecord").write_bytes(os.urandom(5000))
+    (data / "span-1").mkdir(parents=True)
+    (data / "span-1" / "data-00000-of-00001.tfrecord").write_bytes(os.urandom(5000))
 
     status = main(["run", "--data", str(data), "--workdir", str(tmp_path / "work")])
 
@@ -149,7 +149,7 @@ def test_undecodable_records_in_valid_shards_stop_the_run_before_transform(tmp_p
     records = [r.numpy() for r in tf.data.TFRecordDataset(shards)]
     junk = {f"junk-{i:02d}": os.urandom(3000) for i in range(10)}
     junk_records = [_example(image, label=i % 2, image_id=image_id) for i, (image_id, image) in enumerate(junk.items())]
-    _write(tmp_path / "data" / "data-00000-of-00001.tfrecord", records + junk_records)
+    _write(tmp_path / "data" / "span-1" / "data-00000-of-00001.tfrecord", records + junk_records)
     workdir = tmp_path / "work"
 
     status = main(["run", "--data", str(tmp_path / "data"), "--workdir", str(workdir),

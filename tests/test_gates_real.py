@@ -10,34 +10,26 @@ second model is worse by far more than training noise, and the Evaluator must
 find that out by itself against the first as its baseline.
 """
 import pathlib
-import shutil
 
 import pytest
 
-from ingest.importer import import_images
+from ingest.spans import import_span
 from models.spec import PreprocessingConfig, TrainingConfig
 from pipeline.config import GateConfig, PipelineConfig
 from pipeline.local_runner import run_local
 from pipeline.evaluation.summary import RunSummary
+from span_support import every_nth_photo
 
 pytestmark = [pytest.mark.slow, pytest.mark.real_data]
 
 SUBSET = 3
 
 
-def _every_nth_photo(source: pathlib.Path, target: pathlib.Path, n: int) -> None:
-    """Copies the n-th photos of each class folder, in sorted order, so both runs see the same fixed subset."""
-    for folder in sorted(p for p in source.iterdir() if p.is_dir()):
-        (target / folder.name).mkdir(parents=True)
-        for photo in sorted(p for p in folder.iterdir() if p.is_file())[::n]:
-            shutil.copyfile(photo, target / folder.name / photo.name)
-
-
 @pytest.fixture(scope="module")
 def runs(real_data_dir, tmp_path_factory) -> tuple[PipelineConfig, RunSummary, RunSummary]:
     root = tmp_path_factory.mktemp("gates-real")
-    _every_nth_photo(real_data_dir, root / "photos", SUBSET)
-    import_images(root / "photos", root / "tfrecords")
+    every_nth_photo(real_data_dir, root / "photos", SUBSET)
+    import_span(root / "photos", root / "tfrecords", 1)
 
     def config(variant: str) -> PipelineConfig:
         return PipelineConfig(

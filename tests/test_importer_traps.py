@@ -184,7 +184,7 @@ def test_max_pixels_is_configurable_and_inclusive(tmp_path, limit, written):
     status = main(["data", "import", str(src), str(tmp_path / "out"), "--max-pixels", str(limit)])
 
     assert status == 0
-    assert len(_examples(tmp_path / "out")) == written
+    assert len(_examples(tmp_path / "out" / "span-1")) == written
 
 
 @pytest.mark.parametrize("max_pixels", [0, features.MAX_IMAGE_PIXELS + 1])
@@ -226,7 +226,7 @@ def test_a_skipped_file_with_a_non_utf8_name_is_listed_readably(tmp_path, capsys
     assert main(["data", "import", str(src), str(tmp_path / "out")]) == 0
 
     assert "skipped pinhole/notes\\xff.jpg: not a JPEG or PNG image" in capsys.readouterr().out
-    manifest = json.loads((tmp_path / "out" / MANIFEST_NAME).read_text())
+    manifest = json.loads((tmp_path / "out" / "span-1" / MANIFEST_NAME).read_text())
     assert [s["path"] for s in manifest["skipped"]] == ["pinhole/notes\\xff.jpg"]
 
 

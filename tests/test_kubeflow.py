@@ -152,9 +152,9 @@ def test_spec_lists_every_component_with_the_image(spec, config):
     for node in create_components(config):
         # A Resolver compiles into one resolver task per input channel, named after it.
         assert node.id in tasks or any(task.startswith(f"{node.id}-") for task in tasks), node.id
-    assert len(tasks) == 12
+    assert len(tasks) == 13
     containers = {task: _container(spec, task) for task in tasks if "resolver" not in task}
-    assert len(containers) == 10
+    assert len(containers) == 11
     assert {container["image"] for container in containers.values()} == {IMAGE}
     assert spec.pipeline_info.name == config.pipeline_name
     assert spec.schema_version == "2.1.0"
@@ -180,6 +180,9 @@ def test_paths_are_the_given_ones(spec, compiled):
     constants = {name: value.runtime_value.constant.string_value
                  for task in spec.root.dag.tasks.values() for name, value in task.inputs.parameters.items()}
     assert constants["input_base"] == DATA_DIR
+    assert constants["data_dir"] == DATA_DIR, "SpanDrift reads the span before the newest from the same folder"
+    input_config = json.loads(constants["input_config"])
+    assert input_config["splits"][0]["pattern"] == "span-{SPAN}/data-*.tfrecord", "a scheduled run takes the newest span"
     assert constants["schema_file"] == IMAGE_SCHEMA_PATH
     assert json.loads(constants["push_destination"]) == {"filesystem": {"base_directory": f"{root}/serving"}}
 
@@ -255,6 +258,12 @@ def test_json_spec_is_a_vertex_pipeline_job_with_the_same_defaults(tmp_path, con
     parameters = job.pipeline_spec["root"]["inputDefinitions"]["parameters"]
     assert parameters[MIN_MINORITY_SHARE]["defaultValue"] == pytest.approx(0.2)
     assert sorted(path.name for path in tmp_path.iterdir()) == ["job.json"]
+
+
+def test_several_spans_are_refused_with_the_reason(tmp_path, config):
+    with pytest.raises(ValueError, match="--spans 3: .*KFP v2 compiler of TFX 1.16 does not compile"):
+        compile_pipeline(dataclasses.replace(config, spans=3), KubeflowSettings(image=IMAGE, pipeline_root="gs://b/r"), tmp_path / "p.yaml")
+    assert not list(tmp_path.iterdir())
 
 
 def test_beam_presets_name_what_the_cluster_needs():

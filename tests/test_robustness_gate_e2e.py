@@ -23,7 +23,7 @@ import re
 import pytest
 
 from conftest import IN_MEMORY_BEAM
-from ingest.importer import import_images
+from ingest.spans import import_span
 from ingest.synth import generate_dataset
 from models.spec import PreprocessingConfig, TrainingConfig
 from pipeline.config import GateConfig, PipelineConfig
@@ -42,7 +42,7 @@ FAILURE = re.compile(r"FAIL auc on variant = (\S+) >= 0\.6000: candidate (\d\.\d
 def trap(tmp_path_factory) -> PipelineConfig:
     root = tmp_path_factory.mktemp("colour-trap")
     generate_dataset(root / "images", PHOTOS, seed=SEED, colour_confound=True)
-    import_images(root / "images", root / "tfrecords")
+    import_span(root / "images", root / "tfrecords", 1)
     return PipelineConfig(
         data_dir=str(root / "tfrecords"),
         workdir=str(root / "work"),

@@ -21,10 +21,12 @@ from tensorflow_model_analysis.proto.metrics_for_slice_pb2 import SliceKey
 from tensorflow_model_analysis.slicer import slicer_lib
 from tensorflow_model_analysis.writers import eval_config_writer
 
+from components.span_drift import read_drift
 from models.signatures import stored_decision_threshold
 
 EVALUATOR_NODE = "Evaluator"
 PUSHER_NODE = "Pusher"
+SPAN_DRIFT_NODE = "SpanDrift"
 OVERALL = "overall"
 
 # A slice as TFMA keys it in Python: ((feature, value), ...); () is the overall slice.
@@ -301,6 +303,8 @@ class RunResults:
     blessed: bool
     pushed_destination: str | None
     """None when the Pusher did not push (the model was not blessed)."""
+    drift: dict | None = None
+    """What SpanDrift compared and found (components.span_drift); None in stores from before spans."""
 
     @classmethod
     def load(cls, store: mlmd.MetadataStore, pipeline_name: str) -> RunResults:
@@ -313,4 +317,12 @@ class RunResults:
             evaluation=Evaluation.load(evaluation_uri),
             blessed=bool(evaluator["blessing"].custom_properties["blessed"].int_value),
             pushed_destination=pushed.custom_properties["pushed_destination"].string_value if was_pushed else None,
+            drift=_drift(store, pipeline_name),
         )
+
+
+def _drift(store: mlmd.MetadataStore, pipeline_name: str) -> dict | None:
+    try:
+        return read_drift(newest_outputs(store, pipeline_name, SPAN_DRIFT_NODE)["drift"])
+    except (LookupError, ValueError):
+        return None

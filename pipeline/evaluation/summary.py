@@ -28,6 +28,7 @@ class RunSummary:
     decision_threshold: float | None = None
     baseline_decision_threshold: float | None = None
     variants: VariantTable = dataclasses.field(default_factory=VariantTable)
+    drift: dict | None = None
 
     @classmethod
     def of(cls, results: RunResults) -> RunSummary:
@@ -43,10 +44,11 @@ class RunSummary:
             decision_threshold=evaluation.decision_thresholds.get(evaluation.candidate_name),
             baseline_decision_threshold=evaluation.decision_thresholds.get(evaluation.baseline_name),
             variants=VariantTable.of(evaluation),
+            drift=results.drift,
         )
 
     def lines(self) -> list[str]:
-        lines = ["evaluation on the test split:"]
+        lines = drift_lines(self.drift) + ["evaluation on the test split:"]
         if self.decision_threshold is not None:
             baseline = self.baseline_decision_threshold
             lines.append(
@@ -67,6 +69,25 @@ class RunSummary:
         lines += [f"  gate failed: {failure}" for failure in self.gate_failures if failure not in shown]
         lines.append(f"pushed to: {self.pushed_destination}" if self.pushed else "not pushed")
         return lines
+
+
+def drift_lines(drift: dict | None) -> list[str]:
+    """The drift check's verdict; a drift that did not stop the run (--on-drift warn) is a WARNING."""
+    if drift is None:
+        return []
+    if drift["previous_span"] is None:
+        return [f"span drift: span {drift['span']} is the first span; nothing to compare it with"]
+    beyond = [row for row in drift["rows"] if row["beyond"]]
+    head = f"span drift, span {drift['span']} against span {drift['previous_span']}:"
+    if not beyond:
+        largest = max(drift["rows"], key=lambda row: row["divergence"] / row["bound"] if row["bound"] else 0.0)
+        return [
+            f"{head} every feature within its bound (closest: {largest['feature']} {largest['measure']} "
+            f"{largest['divergence']:.3f}, bound {largest['bound']:g})"
+        ]
+    return [f"WARNING {head} drift not stopped (--on-drift warn)"] + [
+        f"  {row['feature']:<20} {row['measure']} {row['divergence']:.3f} above the bound {row['bound']:g}" for row in beyond
+    ]
 
 
 def summarize(pipeline_name: str, connection_config: metadata_store_pb2.ConnectionConfig) -> RunSummary:

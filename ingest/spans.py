@@ -1,0 +1,115 @@
+"""Spans: each `leather data import` into a data folder adds `span-N/`, and runs train on the newest.
+
+TFX's span machinery reads the layout: ImportExampleGen's input pattern
+`span-{SPAN}/data-*.tfrecord` takes the newest span, its Examples carry the span
+number, and a new span is what makes a cached pipeline run again. Span numbers
+start at 1 and are written without leading zeros; a folder TFX would read as a
+span but this importer would not name so (`span-01`) stops a run rather than
+being read as span 1 beside the real one.
+"""
+from __future__ import annotations
+
+import pathlib
+import re
+
+from ingest.errors import IngestError
+from ingest.importer import MANIFEST_NAME, SHARD_PATTERN, ImportReport, import_images
+from ingest.source_tree import display
+
+SPAN_PREFIX = "span-"
+SPAN_SHARD_PATTERN = f"{SPAN_PREFIX}{{SPAN}}/{SHARD_PATTERN}"
+"""ImportExampleGen's input pattern: TFX puts the span number in for {SPAN}."""
+FIRST_SPAN = 1
+_SPAN_NAME = re.compile(r"span-(\d+)")
+
+
+def span_dir(data_dir: pathlib.Path, span: int) -> pathlib.Path:
+    return data_dir / f"{SPAN_PREFIX}{span}"
+
+
+def span_numbers(data_dir: pathlib.Path) -> list[int]:
+    """The spans under `data_dir`, oldest first; a look-alike folder name is an error naming it."""
+    spans = []
+    for entry in sorted(data_dir.iterdir()) if data_dir.is_dir() else []:
+        match = _SPAN_NAME.fullmatch(entry.name)
+        if not match or not entry.is_dir():
+            continue
+        if match.group(1) != str(int(match.group(1))) or int(match.group(1)) < FIRST_SPAN:
+            raise IngestError(
+                f"{display(entry)} is not a span folder this importer writes (span-1, span-2, ...; no leading zeros), "
+                "but TFX would read it as a span; rename or move it"
+            )
+        spans.append(int(match.group(1)))
+    return sorted(spans)
+
+
+def check_span_layout(data_dir: pathlib.Path) -> list[int]:
+    """The spans a run can train on, or an error saying what the folder holds instead."""
+    if not data_dir.is_dir():
+        raise IngestError(f"{display(data_dir)} is not a folder")
+    spans = span_numbers(data_dir)
+    if spans:
+        return spans
+    if any(data_dir.glob(SHARD_PATTERN)):
+        raise IngestError(
+            f"{display(data_dir)} holds {SHARD_PATTERN} shards of an import made before spans; import the photos "
+            f"again (`leather data import SRC {display(data_dir)}` writes {SPAN_PREFIX}1/)"
+        )
+    raise IngestError(f"{display(data_dir)} holds no {SPAN_PREFIX}N folders; `leather data import SRC DIR` writes them")
+
+
+def newest_span_dir(data_dir: pathlib.Path) -> pathlib.Path:
+    """The span a run reads: ImportExampleGen takes the newest."""
+    return span_dir(data_dir, check_span_layout(data_dir)[-1])
+
+
+def import_span(
+    src: pathlib.Path, data_dir: pathlib.Path, span: int | None = None, *, overwrite: bool = False, **import_args
+) -> tuple[int, ImportReport]:
+    """Imports `src` as span `span` of `data_dir`, or as the next free span; returns the span and the report.
+
+    A new span's folder is claimed with one mkdir, so two imports at once take
+    different numbers. Replacing an existing span needs `overwrite`, like the
+    importer's own output folder; unchanged shards keep their dates, so the
+    cached run stays cached.
+    """
+    if span is not None and span < FIRST_SPAN:
+        raise IngestError(f"--span must be {FIRST_SPAN} or more, got {span}")
+    if data_dir.exists() and not data_dir.is_dir():
+        raise IngestError(f"output path {display(data_dir)} is not a folder")
+    if data_dir.is_dir() and any(data_dir.glob(SHARD_PATTERN)):
+        raise IngestError(
+            f"{display(data_dir)} holds {SHARD_PATTERN} shards of an import made before spans; choose a new output "
+            "folder, or move them away and import again"
+        )
+    created = not data_dir.exists()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    target, claimed = _claim(data_dir, span)
+    try:
+        report = import_images(src, target, overwrite=overwrite, **import_args)
+    except BaseException:
+        for made, folder in ((claimed, target), (created, data_dir)):
+            if made and folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
+        raise
+    return int(target.name.removeprefix(SPAN_PREFIX)), report
+
+
+def _claim(data_dir: pathlib.Path, span: int | None) -> tuple[pathlib.Path, bool]:
+    """The span folder to write, and whether this import created it (and so removes it on failure)."""
+    if span is not None:
+        target = span_dir(data_dir, span)
+        try:
+            target.mkdir()
+        except FileExistsError:
+            return target, False
+        return target, True
+    number = max(span_numbers(data_dir), default=FIRST_SPAN - 1) + 1
+    while True:
+        target = span_dir(data_dir, number)
+        try:
+            target.mkdir()
+            return target, True
+        except FileExistsError:
+            number += 1
+
