@@ -48,6 +48,8 @@ MODEL_NAME = "leather"
 SIGNATURE = "predict_image"
 # A candidate must improve on the baseline by this much (a negative allowed drop) to be blessed.
 REQUIRED_IMPROVEMENT = 0.5
+LOAD_WAIT_SECONDS = 120.0
+"""How long 8 clients keep calling for a newly copied version to load, warm up and answer."""
 
 
 @pytest.fixture(scope="module")
@@ -270,7 +272,9 @@ def test_eight_clients_see_no_failure_while_a_new_version_is_pushed(config, weak
     The server batches concurrent requests, so the photo is computed in batches
     of 1 to 8 copies of itself; oneDNN picks kernels by batch size, and on some
     CPUs the last bits of float32 differ between them. A right answer is what
-    this process computes for the photo in one of those batches.
+    this process computes for the photo in one of those batches. The clients go
+    on past the 10 seconds until the new version has answered (at most
+    LOAD_WAIT_SECONDS): loading and warming it took longer than 8 s on a busy machine.
     """
     photo = _photos(root / "images")[:1]
     clients_count = 8
@@ -283,15 +287,19 @@ def test_eight_clients_see_no_failure_while_a_new_version_is_pushed(config, weak
     versions: list[int] = []
     failures: list[str] = []
     deadline = time.monotonic() + 10.0
+    give_up = time.monotonic() + LOAD_WAIT_SECONDS
+    new_answered = threading.Event()
 
     def client() -> None:
-        while time.monotonic() < deadline:
+        while (time.monotonic() < deadline or not new_answered.is_set()) and time.monotonic() < give_up:
             try:
                 [prediction] = predict_images(server.address, photo, timeout=10)
             except Exception as error:  # every kind of failure counts
                 failures.append(repr(error))
                 continue
             versions.append(prediction.model_version)
+            if prediction.model_version == int(new_version):
+                new_answered.set()
             if prediction.probability not in expected:
                 failures.append(f"version {prediction.model_version} answered {prediction.probability}")
 
@@ -301,7 +309,7 @@ def test_eight_clients_see_no_failure_while_a_new_version_is_pushed(config, weak
     time.sleep(2.0)
     shutil.copytree(pushed, pathlib.Path(config.push_destination) / new_version)
     for thread in clients:
-        thread.join(timeout=60)
+        thread.join(timeout=LOAD_WAIT_SECONDS + 60)
 
     assert failures == []
     assert set(versions) == {int(pushed.name), int(new_version)}
