@@ -28,7 +28,7 @@ from tfx.utils import io_utils
 
 from components.data_gate import DataGateError
 from ingest.output_folder import SHARD_PATTERN
-from ingest.spans import SPAN_PREFIX
+from ingest.spans import SPAN_PREFIX, span_number
 from models.divergence import DivergenceRow, bounded_features, divergence_rows
 
 SPAN_PROPERTY = "span"
@@ -42,13 +42,10 @@ class DriftError(DataGateError):
 
 
 def previous_span(data_dir: str, span: int) -> int | None:
-    """The highest span below `span` in the data folder, or None for the first."""
-    older = []
-    for path in tf.io.gfile.glob(os.path.join(data_dir, f"{SPAN_PREFIX}*")):
-        number = os.path.basename(path.rstrip("/")).removeprefix(SPAN_PREFIX)
-        if number.isdigit() and int(number) < span:
-            older.append(int(number))
-    return max(older, default=None)
+    """The highest span below `span` in the data folder (local or object store), or None for the first."""
+    paths = tf.io.gfile.glob(os.path.join(data_dir, f"{SPAN_PREFIX}*"))
+    numbers = (span_number(os.path.basename(path.rstrip("/")), path) for path in paths if tf.io.gfile.isdir(path))
+    return max((number for number in numbers if number is not None and number < span), default=None)
 
 
 def span_statistics(data_dir: str, span: int, names: list[str]):

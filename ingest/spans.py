@@ -13,7 +13,7 @@ import pathlib
 import re
 
 from ingest.errors import IngestError
-from ingest.importer import MANIFEST_NAME, SHARD_PATTERN, ImportReport, import_images
+from ingest.importer import SHARD_PATTERN, ImportReport, import_images
 from ingest.source_tree import display
 
 SPAN_PREFIX = "span-"
@@ -27,20 +27,24 @@ def span_dir(data_dir: pathlib.Path, span: int) -> pathlib.Path:
     return data_dir / f"{SPAN_PREFIX}{span}"
 
 
+def span_number(name: str, where: str) -> int | None:
+    """The span a folder called `name` holds, None if TFX would not read it as one; a look-alike is an error."""
+    match = _SPAN_NAME.fullmatch(name)
+    if not match:
+        return None
+    if match.group(1) != str(int(match.group(1))) or int(match.group(1)) < FIRST_SPAN:
+        raise IngestError(
+            f"{where} is not a span folder this importer writes (span-1, span-2, ...; no leading zeros), "
+            "but TFX would read it as a span; rename or move it"
+        )
+    return int(match.group(1))
+
+
 def span_numbers(data_dir: pathlib.Path) -> list[int]:
     """The spans under `data_dir`, oldest first; a look-alike folder name is an error naming it."""
-    spans = []
-    for entry in sorted(data_dir.iterdir()) if data_dir.is_dir() else []:
-        match = _SPAN_NAME.fullmatch(entry.name)
-        if not match or not entry.is_dir():
-            continue
-        if match.group(1) != str(int(match.group(1))) or int(match.group(1)) < FIRST_SPAN:
-            raise IngestError(
-                f"{display(entry)} is not a span folder this importer writes (span-1, span-2, ...; no leading zeros), "
-                "but TFX would read it as a span; rename or move it"
-            )
-        spans.append(int(match.group(1)))
-    return sorted(spans)
+    entries = sorted(data_dir.iterdir()) if data_dir.is_dir() else []
+    numbers = (span_number(entry.name, display(entry)) for entry in entries if entry.is_dir())
+    return sorted(number for number in numbers if number is not None)
 
 
 def check_span_layout(data_dir: pathlib.Path) -> list[int]:
