@@ -19,7 +19,9 @@ EMBEDDING_OUTPUT = "embedding"
 """Only from models with an embedding layer (the texture model): the photo's pooled feature vector."""
 
 # TF Serving's Classify API: a signature with this method name, `inputs` (serialized tf.Examples) in,
-# `classes` (CLASS_LABELS per example) and `scores` ([batch, 2] probabilities) out.
+# `classes` (CLASS_LABELS per example) and `scores` ([batch, 2] float32) out. The scores are not 1 - p and p but
+# the probability rescaled so the stored decision threshold scores 0.5 (models/classify_scores.py): the larger
+# score is the class `label` gives.
 CLASSIFY_SIGNATURE = "classify"
 CLASSIFY_METHOD_NAME = "tensorflow/serving/classify"
 CLASSIFY_INPUTS = "inputs"

@@ -11,6 +11,7 @@ from tensorflow.core.protobuf import saved_model_pb2
 from tensorflow.python.saved_model import fingerprinting_utils
 
 from models import features
+from models.classify_scores import classify_scores
 from models.hide_signature import HIDE_SIGNATURE, make_hide_signature
 from models.serving_contract import (
     CLASS_LABELS,
@@ -58,7 +59,9 @@ def make_serving_signatures(
     `embedding_layer`, the image signatures also return that layer's output,
     computed in the same pass as the probability. `classify` answers TF
     Serving's Classify API once `mark_classification_signature` has run on the
-    saved model.
+    saved model; its scores are the probability rescaled so that the stored
+    threshold scores 0.5 (`models/classify_scores.py`), so the best class is
+    `label`.
     """
     model.tft_layer = tf_transform_output.transform_features_layer()
     model.decision_threshold = tf.Variable(decision_threshold, dtype=tf.float32, trainable=False)
@@ -81,7 +84,7 @@ def make_serving_signatures(
             PROBABILITY_OUTPUT
         ]
         classes = tf.tile(tf.constant([CLASS_LABELS]), [tf.shape(probability)[0], 1])
-        return {CLASSES_OUTPUT: classes, SCORES_OUTPUT: tf.stack([1.0 - probability, probability], axis=1)}
+        return {CLASSES_OUTPUT: classes, SCORES_OUTPUT: classify_scores(probability, model.decision_threshold)}
 
     @tf.function(input_signature=[tf.TensorSpec(shape=[None], dtype=tf.string, name=EXAMPLES_INPUT)])
     def transform_features(examples: tf.Tensor) -> dict[str, tf.Tensor]:

@@ -13,7 +13,9 @@ from tensorflow_serving.apis import classification_pb2, prediction_log_pb2
 
 from ingest.synth import generate_dataset
 from models import features
+from models.classify_scores import classify_scores
 from models.serving_contract import WARMUP_REQUESTS_FILE
+from models.signatures import stored_decision_threshold
 from models.spec import PreprocessingConfig, TrainingConfig
 from models.trainer import run_fn
 from pipeline.config import PipelineConfig
@@ -88,4 +90,9 @@ def test_classify_through_the_standard_stub_equals_the_saved_model_in_process(ex
     served = response.result.classifications
     assert [[c.label for c in item.classes] for item in served] == [["0", "1"]] * len(rows)
     np.testing.assert_array_equal([[c.score for c in item.classes] for item in served], in_process["scores"].numpy())
-    np.testing.assert_allclose(in_process["scores"].numpy()[:, 1], probability["probability"].numpy(), rtol=1e-6)
+    # Classify scores the probability rescaled to put the stored threshold at 0.5; its best class is the label
+    threshold = stored_decision_threshold(model_dir)
+    np.testing.assert_allclose(
+        in_process["scores"].numpy()[:, 1], classify_scores(probability["probability"], threshold).numpy()[:, 1], rtol=1e-6
+    )
+    np.testing.assert_array_equal(np.argmax(in_process["scores"].numpy(), axis=1), probability["label"].numpy())
