@@ -33,9 +33,9 @@ lock:
 		requirements/requirements.in -o $(LOCK)
 	rm -rf .lock-venv
 
-# The demo trains the default texture model on 600 synthetic photos with the
-# config's production gates, including the colour-variant gate, and prints the
-# per-variant table. Then it serves the pushed model and inspects one synthetic
+# The demo trains the default model (the frozen ImageNet backbone and its head)
+# on 600 synthetic photos with the config's production gates, including the
+# colour-variant gate, and prints the per-variant table. Then it serves the pushed model and inspects one synthetic
 # hide through the server: $(DEMO_DIR)/hide_0000_heatmap.png and _defects.json.
 demo: $(STAMP)
 	$(BIN)/leather data synth $(DEMO_DIR)/images --count 600 --seed 7 --overwrite
@@ -65,6 +65,7 @@ benchmarks: $(STAMP)
 	$(BIN)/python benchmarks/serving_bench.py
 	$(BIN)/python benchmarks/request_log_bench.py
 	$(BIN)/python benchmarks/inspect_bench.py
+	$(BIN)/python benchmarks/real_run_bench.py
 
 clean:
 	rm -rf $(VENV) .lock-venv $(DEMO_DIR) build *.egg-info

@@ -50,8 +50,10 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     model.add_argument("--hidden-units", type=int, default=_TRAIN.hidden_units, help="MLP hidden units (reference: 10, 20, 50, 100; default %(default)s)")
     model.add_argument("--feature-variant", choices=FEATURE_VARIANTS, default=_PRE.feature_variant,
                        help="MLP input: 5x5 block edge counts, the 50x50 edge map, or 50x50 gray pixels (default %(default)s)")
-    model.add_argument("--resolution", dest="cnn_resolution", type=int, choices=features.CNN_RESOLUTIONS, default=_PRE.cnn_resolution, help="AlexNet input size (default %(default)s)")
-    model.add_argument("--channels", dest="cnn_channels", type=int, choices=CNN_CHANNELS, default=_PRE.cnn_channels, help="AlexNet input channels: 3 RGB, 1 grayscale (default %(default)s)")
+    model.add_argument("--resolution", dest="cnn_resolution", type=int, choices=features.CNN_RESOLUTIONS, default=_PRE.cnn_resolution, help="CNN input size (default: the model's own, "
+                       + ", ".join(f"{entry.name} {entry.resolution}" for entry in MODELS.values() if entry.reads_image) + ")")
+    model.add_argument("--channels", dest="cnn_channels", type=int, choices=CNN_CHANNELS, default=_PRE.cnn_channels, help="CNN input channels: 3 RGB, 1 grayscale (default: the model's own, "
+                       + ", ".join(f"{entry.name} {entry.channels}" for entry in MODELS.values() if entry.reads_image) + ")")
     model.add_argument("--epochs", type=int, default=_TRAIN.epochs,
                        help="maximum epochs, early stopping may end sooner (default by model: "
                        + ", ".join(f"{entry.name} {entry.epochs}" for entry in MODELS.values()) + ")")

@@ -9,7 +9,7 @@ from cli.progress import add_verbose_flag
 from models import features
 
 GRIDS = ("table2", "alexnet", "robustness")
-CONTENDER_NAMES = ("texture", "mlp", "alexnet", "alexnet-augmented")
+CONTENDER_NAMES = ("texture", "mlp", "alexnet", "alexnet-augmented", "backbone")
 """Keys of experiments.robustness.CONTENDERS, named here so `--help` needs no TensorFlow."""
 
 
@@ -80,7 +80,8 @@ def register(commands: argparse._SubParsersAction) -> None:
         "Finished folds are kept in OUT/results.jsonl: rerunning the same command resumes an interrupted grid.",
     )
     experiment.add_argument("grid", choices=GRIDS, help="table2: MLP preprocessing variants x hidden units; alexnet: resolution x epochs x subsets; "
-                            "robustness: the texture model, the MLP and AlexNet with and without augmentation, each scored on "
+                            "robustness: the backbone model (the default), the texture model, the MLP and AlexNet with and without "
+                            "augmentation, each scored on "
                             "colour-shifted copies of one test split")
     add_data_arguments(experiment)
     experiment.add_argument("--out", required=True, help="output folder for results, cached features and the report")

@@ -21,7 +21,9 @@ from experiments.dataset import Examples, transform
 from experiments.folds import fold_of
 from experiments.isolation import call_in_fresh_process
 from models.colour_variants import ORIGINAL, VARIANT_NAMES, shift_and_encode_graph
-from models.spec import PreprocessingConfig, TrainingConfig, model_input_key
+from models import features
+from models.registry import model_entry
+from models.spec import PreprocessingConfig, TrainingConfig, model_input_key, with_model_defaults
 
 FOLDS, TEST_FOLDS, VALIDATION_FOLD = 10, (0, 1, 2), 3
 CONTENDERS: dict[str, dict[str, Any]] = {
@@ -29,8 +31,10 @@ CONTENDERS: dict[str, dict[str, Any]] = {
     "alexnet": {"model": "alexnet", "augment": False, "epochs": 8},
     "alexnet-augmented": {"model": "alexnet", "augment": True, "epochs": 8},
     "texture": {"model": "texture"},
+    "backbone": {"model": "backbone"},
 }
-"""The reference's MLP and AlexNet (as the pipeline ran them before), AlexNet with augmentation, the texture model."""
+"""The reference's MLP and AlexNet (as the pipeline ran them before), AlexNet with augmentation, the texture model,
+the frozen-backbone model (the default)."""
 
 
 def _variant_examples(examples: Examples, test: np.ndarray) -> Examples:
@@ -51,30 +55,49 @@ def _variant_examples(examples: Examples, test: np.ndarray) -> Examples:
     )
 
 
-def prepare_inputs(examples: Examples, work: pathlib.Path, log: Callable[[str], None]) -> dict[str, Any]:
-    """Model inputs as .npy files under `work`: train and validation originals, and the test photos per variant."""
+def input_name(training: TrainingConfig) -> str:
+    """Which prepared input a contender reads: its transformed feature, and for a CNN image its side and channels."""
+    preprocessing = with_model_defaults(PreprocessingConfig(), training)
+    key = model_input_key(preprocessing, training)
+    if key != features.CNN_IMAGE_KEY:
+        return key
+    return f"{key}-{preprocessing.cnn_resolution}px-{preprocessing.cnn_channels}c"
+
+
+def prepare_inputs(
+    examples: Examples, work: pathlib.Path, models: Sequence[str], log: Callable[[str], None]
+) -> dict[str, Any]:
+    """Model inputs as .npy files under `work`: train and validation originals, and the test photos per variant.
+
+    One Transform (of the originals, and one of the variants) per CNN image
+    form that `models` (keys of CONTENDERS) read; each also gives the block
+    counts beside it.
+    """
     work.mkdir(parents=True, exist_ok=True)
     folds = fold_of(examples.image_ids, examples.labels, FOLDS)
     test = np.isin(folds, TEST_FOLDS)
     splits = {"train": ~test & (folds != VALIDATION_FOLD), "validation": folds == VALIDATION_FOLD}
-    # One Transform computes both model inputs: the CNN image and the block counts beside it.
-    preprocessing, training = PreprocessingConfig(), TrainingConfig(model="texture")
-    keys = sorted({model_input_key(preprocessing, TrainingConfig(**c)) for c in CONTENDERS.values()})
-    paths: dict[str, Any] = {"labels": {}, "inputs": {}}
-    originals = transform(examples, preprocessing, training, work / "features")
-    for split, chosen in splits.items():
-        paths["labels"][split] = examples.labels[chosen].tolist()
-        for key in keys:
-            paths["inputs"][f"{split}/{key}"] = _save(work / f"{split}-{key}.npy", originals[key][chosen])
+    paths: dict[str, Any] = {"labels": {split: examples.labels[chosen].tolist() for split, chosen in splits.items()}, "inputs": {}}
     paths["labels"]["test"] = examples.labels[test].tolist()
-    log(f"features of the test photos in {len(VARIANT_NAMES)} colour variants")
-    shifted = transform(_variant_examples(examples, test), preprocessing, training, work / "features")
+    variants = _variant_examples(examples, test)
     count = int(test.sum())
-    for v, name in enumerate(VARIANT_NAMES):
-        for key in keys:
-            paths["inputs"][f"test-{name}/{key}"] = _save(
-                work / f"test-{name}-{key}.npy", shifted[key][v * count : (v + 1) * count]
-            )
+    trainings = [TrainingConfig(**CONTENDERS[name]) for name in models]
+    forms = {input_name(t): t for t in trainings if model_entry(t.model).reads_image} or {input_name(trainings[0]): trainings[0]}
+    for form, training in forms.items():
+        preprocessing = with_model_defaults(PreprocessingConfig(), training)
+        wanted = {form: model_input_key(preprocessing, training), features.BLOCK_COUNTS_KEY: features.BLOCK_COUNTS_KEY}
+        originals = transform(examples, preprocessing, training, work / "features")
+        for split, chosen in splits.items():
+            for name, key in wanted.items():
+                paths["inputs"][f"{split}/{name}"] = _save(work / f"{split}-{name}.npy", originals[key][chosen])
+        log(f"{form}: features of the test photos in {len(VARIANT_NAMES)} colour variants")
+        shifted = transform(variants, preprocessing, training, work / "features")
+        for v, variant in enumerate(VARIANT_NAMES):
+            for name, key in wanted.items():
+                paths["inputs"][f"test-{variant}/{name}"] = _save(
+                    work / f"test-{variant}-{name}.npy", shifted[key][v * count : (v + 1) * count]
+                )
+        del originals, shifted
     return paths
 
 
@@ -91,7 +114,7 @@ def train_and_score(name: str, contender: dict[str, Any], paths: dict[str, Any],
     from models.trainer import fit_model
 
     training = TrainingConfig(**contender)
-    key = model_input_key(PreprocessingConfig(), training)
+    key = input_name(training)
     labels = {split: np.asarray(values, np.int64) for split, values in paths["labels"].items()}
 
     def dataset(split: str, shuffle: bool) -> tf.data.Dataset:
@@ -147,7 +170,7 @@ def run_robustness(
     `each(results_so_far, inputs)` runs after every model, so a long run that
     is stopped keeps what it measured.
     """
-    paths = prepare_inputs(examples, work, log)
+    paths = prepare_inputs(examples, work, models, log)
     results: list[dict[str, Any]] = []
     for name in models:
         log(f"training and scoring {name}")

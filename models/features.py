@@ -57,6 +57,6 @@ CANNY_HIGH = 0.9
 CANNY_SIGMA = math.sqrt(2.0)
 BRIGHT_PIXEL_LEVEL = 125
 BRIGHT_PIXEL_SHARE = 0.7
-CNN_RESOLUTIONS = (50, 100, 150, 200)
+CNN_RESOLUTIONS = (50, 100, 150, 200, 224)
 MLP_HIDDEN_UNITS = (10, 20, 50, 100)
 MAX_IMAGE_PIXELS = 50_000_000  # refuse larger images from their header, before decoding (pixel bombs); far above any hide photo

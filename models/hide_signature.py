@@ -166,7 +166,7 @@ def make_hide_signature(
 ) -> tf.types.experimental.ConcreteFunction:
     """The hide signature of a model whose `scorer` returns (probability, embedding) on CNN images of `input_shape`.
 
-    `model` must already carry `scorer` and `decision_threshold` (made by
+    `model` must already carry `scorer`, its traced `score` and `decision_threshold` (made by
     `models.signatures.make_serving_signatures`).
     """
     if input_key != features.CNN_IMAGE_KEY or len(input_shape) != 3 or input_shape[0] != input_shape[1]:
@@ -202,7 +202,7 @@ def make_hide_signature(
             images = tf.ensure_shape(
                 _resize_columns(rows, starts, index, weight, channels), [None, resolution, resolution, channels]
             )
-            probability, embedding = model.scorer(images, training=False)
+            probability, embedding = model.score(images)
             probabilities = probabilities.write(step, tf.reshape(tf.cast(probability, tf.float32), [-1]))
             return step + 1, probabilities, embeddings.write(step, tf.cast(embedding, tf.float32))
 

@@ -23,8 +23,7 @@ from models.spec import preprocessing_from_custom_config
 
 def preprocessing_fn(inputs: dict[str, tf.Tensor], custom_config: dict[str, Any]) -> dict[str, tf.Tensor]:
     config = preprocessing_from_custom_config(custom_config)
-    model_input = custom_config["model_input"]
-    wants_cnn_image = model_input == features.CNN_IMAGE_KEY
+    wants_cnn_image = custom_config["cnn_image"]
     computed = image_features(
         inputs[features.IMAGE_KEY],
         feature_size=config.feature_size,
@@ -33,12 +32,8 @@ def preprocessing_fn(inputs: dict[str, tf.Tensor], custom_config: dict[str, Any]
         high=config.canny_high,
         sigma=config.canny_sigma,
         cnn_resolution=config.cnn_resolution if wants_cnn_image else None,
-        cnn_channels=config.cnn_channels,
+        cnn_channels=config.cnn_channels if wants_cnn_image else 3,
     )
-    flat_pixels = {
-        features.EDGE_PIXELS_KEY: tf.cast(computed[features.EDGE_PIXELS_KEY], tf.float32),
-        features.GRAY_PIXELS_KEY: computed[features.GRAY_PIXELS_KEY],
-    }
     outputs = {
         features.LABEL_KEY: inputs[features.LABEL_KEY],
         features.IMAGE_ID_KEY: inputs[features.IMAGE_ID_KEY],
@@ -46,8 +41,11 @@ def preprocessing_fn(inputs: dict[str, tf.Tensor], custom_config: dict[str, Any]
         features.BLOCK_COUNTS_KEY: computed[features.BLOCK_COUNTS_KEY],
     }
     if wants_cnn_image:
-        outputs[model_input] = computed[features.CNN_IMAGE_KEY]
-    elif model_input in flat_pixels:
-        pixels = flat_pixels[model_input]
-        outputs[model_input] = tf.reshape(pixels, [-1, pixels.shape[1] * pixels.shape[2]])
+        outputs[features.CNN_IMAGE_KEY] = computed[features.CNN_IMAGE_KEY]
+        return outputs
+    for key, pixels in (
+        (features.EDGE_PIXELS_KEY, tf.cast(computed[features.EDGE_PIXELS_KEY], tf.float32)),
+        (features.GRAY_PIXELS_KEY, computed[features.GRAY_PIXELS_KEY]),
+    ):
+        outputs[key] = tf.reshape(pixels, [-1, pixels.shape[1] * pixels.shape[2]])
     return outputs

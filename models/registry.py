@@ -54,6 +54,14 @@ class ModelEntry:
     takes_pretrained_weights: bool = False
     embedding_layer: str | None = None
     """The layer whose output the serving signatures also return as `embedding`."""
+    resolution: int = 150
+    """The CNN image's side when the run gives none (`PreprocessingConfig.cnn_resolution` None)."""
+    channels: int = 3
+    """The CNN image's channels when the run gives none: 3 RGB, 1 gray (a model that reads luminance only
+    needs a third of the Transform output)."""
+    frozen_features: bool = False
+    """Whether `build` gives a frozen extractor (image -> features and embedding) whose features are computed
+    once and a head fitted on them (models/frozen_fit.py), instead of a network trained end to end."""
     best_epoch_by: str = "val_loss"
     """The validation metric that early stopping watches and that picks the epoch restored: `val_loss` (lowest) or `val_auc` (highest)."""
 
@@ -86,6 +94,21 @@ MODELS: dict[str, ModelEntry] = {
             takes_pretrained_weights=True,
         ),
         ModelEntry(
+            name="backbone",
+            summary="frozen ImageNet EfficientNet-Lite0 on per-photo standardised luminance, blind to colour, "
+            "its maps' means, spreads and maxima at strides 8/16/32 into a logistic head; returns an embedding",
+            builder="models.backbone_classifier:build",
+            input_key=lambda preprocessing: features.CNN_IMAGE_KEY,
+            learning_rate=1e-3,
+            epochs=200,
+            reads_image=True,
+            resolution=224,
+            channels=1,
+            frozen_features=True,
+            embedding_layer=serving_contract.EMBEDDING_OUTPUT,
+            best_epoch_by="val_auc",
+        ),
+        ModelEntry(
             name="texture",
             summary="a residual CNN on per-photo standardised luminance, blind to the leather's colour; "
             "returns an embedding per photo (--resolution)",
@@ -102,7 +125,7 @@ MODELS: dict[str, ModelEntry] = {
         ),
     )
 }
-DEFAULT_MODEL = "texture"
+DEFAULT_MODEL = "backbone"
 
 
 def model_entry(name: str) -> ModelEntry:

@@ -36,13 +36,24 @@ _THRESHOLD_CHECKPOINT_KEY = "decision_threshold/.ATTRIBUTES/VARIABLE_VALUE"
 
 
 def _predictions(model: tf.keras.Model, transformed: dict[str, tf.Tensor], input_key: str) -> dict[str, tf.Tensor]:
-    outputs = tf.nest.flatten(model.scorer(transformed[input_key], training=False))
+    outputs = tf.nest.flatten(model.score(transformed[input_key]))
     probability = tf.reshape(tf.cast(outputs[0], tf.float32), [-1])
     label = tf.cast(probability >= model.decision_threshold, tf.int64)
     predictions = {PROBABILITY_OUTPUT: probability, LABEL_OUTPUT: label}
     if len(outputs) > 1:
         predictions[EMBEDDING_OUTPUT] = tf.cast(outputs[1], tf.float32)
     return predictions
+
+
+def attach_scorer(model: tf.keras.Model, embedding_layer: str | None, inputs: tf.TensorSpec) -> None:
+    """`model.scorer` (probability, and the embedding layer's output when named) and `model.score`, its traced graph.
+
+    Every signature calls `score` instead of tracing the network again: a
+    backbone's trace costs seconds, and five signatures would pay it five times.
+    """
+    extra = [model.get_layer(embedding_layer).output] if embedding_layer else []
+    model.scorer = tf.keras.Model(model.inputs, [model.output, *extra])
+    model.score = tf.function(lambda batch: model.scorer(batch, training=False), input_signature=[inputs])
 
 
 def make_serving_signatures(
@@ -65,8 +76,8 @@ def make_serving_signatures(
     """
     model.tft_layer = tf_transform_output.transform_features_layer()
     model.decision_threshold = tf.Variable(decision_threshold, dtype=tf.float32, trainable=False)
-    extra = [model.get_layer(embedding_layer).output] if embedding_layer else []
-    model.scorer = tf.keras.Model(model.inputs, [model.output, *extra])
+    input_spec = tf_transform_output.transformed_feature_spec()[input_key]
+    attach_scorer(model, embedding_layer, tf.TensorSpec([None, *input_spec.shape], input_spec.dtype))
     image_spec = {features.IMAGE_KEY: tf_transform_output.raw_feature_spec()[features.IMAGE_KEY]}
 
     @tf.function(input_signature=[tf.TensorSpec(shape=[None], dtype=tf.string, name=EXAMPLES_INPUT)])

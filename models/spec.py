@@ -34,17 +34,19 @@ class PreprocessingConfig:
     canny_high: float = features.CANNY_HIGH
     canny_sigma: float = features.CANNY_SIGMA
     feature_variant: FeatureVariant = "blocks"
-    cnn_resolution: int = 150
-    cnn_channels: int = 3
+    cnn_resolution: int | None = None
+    """None takes the model's resolution from the registry (`with_model_defaults`)."""
+    cnn_channels: int | None = None
+    """None takes the model's channels from the registry."""
 
     def __post_init__(self) -> None:
         if self.feature_size % self.block_grid:
             raise ValueError(f"feature_size {self.feature_size} is not divisible by block_grid {self.block_grid}")
         if not 0.0 <= self.canny_low <= self.canny_high <= 1.0:
             raise ValueError(f"Canny thresholds must satisfy 0 <= low <= high <= 1, got [{self.canny_low}, {self.canny_high}]")
-        if self.cnn_resolution not in features.CNN_RESOLUTIONS:
+        if self.cnn_resolution is not None and self.cnn_resolution not in features.CNN_RESOLUTIONS:
             raise ValueError(f"cnn_resolution must be one of {features.CNN_RESOLUTIONS}, got {self.cnn_resolution}")
-        if self.cnn_channels not in CNN_CHANNELS:
+        if self.cnn_channels is not None and self.cnn_channels not in CNN_CHANNELS:
             raise ValueError(f"cnn_channels must be 1 (grayscale) or 3 (RGB), got {self.cnn_channels}")
         if self.feature_variant not in FEATURE_VARIANTS:
             raise ValueError(f"unknown feature_variant {self.feature_variant!r} (choose one of {', '.join(FEATURE_VARIANTS)})")
@@ -108,13 +110,38 @@ def model_input_key(preprocessing: PreprocessingConfig, training: TrainingConfig
     return model_entry(training.model).input_key(preprocessing)
 
 
+def with_model_defaults(preprocessing: PreprocessingConfig, training: TrainingConfig) -> PreprocessingConfig:
+    """The preprocessing with its CNN image's side and channels settled: the run's, or the configured model's own."""
+    entry = model_entry(training.model)
+    return dataclasses.replace(
+        preprocessing,
+        cnn_resolution=preprocessing.cnn_resolution or entry.resolution,
+        cnn_channels=preprocessing.cnn_channels or entry.channels,
+    )
+
+
 def transform_custom_config(preprocessing: PreprocessingConfig, training: TrainingConfig) -> dict[str, Any]:
-    """Transform's part: only the model input it needs is materialised (a 150 px image is 270 kB)."""
-    return {"preprocessing": dataclasses.asdict(preprocessing), "model_input": model_input_key(preprocessing, training)}
+    """Transform's part: what `preprocessing_fn` computes, and nothing that only the Trainer reads.
+
+    A model that reads an image gets the CNN image (a 224 px gray one is 200
+    kB a photo) beside the block counts; the MLP gets all three flat inputs
+    (20 kB), whichever `feature_variant` it reads. So runs that differ in the
+    MLP's variant, or in any training setting, share one cached Transform.
+    """
+    settled = dataclasses.asdict(with_model_defaults(preprocessing, training))
+    del settled["feature_variant"]
+    reads_image = model_entry(training.model).reads_image
+    if not reads_image:
+        del settled["cnn_resolution"], settled["cnn_channels"]
+    return {"preprocessing": settled, "cnn_image": reads_image}
 
 
 def trainer_custom_config(preprocessing: PreprocessingConfig, training: TrainingConfig) -> dict[str, Any]:
-    return {**transform_custom_config(preprocessing, training), "training": dataclasses.asdict(training)}
+    return {
+        "preprocessing": dataclasses.asdict(with_model_defaults(preprocessing, training)),
+        "model_input": model_input_key(preprocessing, training),
+        "training": dataclasses.asdict(training),
+    }
 
 
 def preprocessing_from_custom_config(custom_config: dict[str, Any]) -> PreprocessingConfig:

@@ -23,6 +23,7 @@ from models import features
 from models.augmentation import augmented
 from models.calibration import threshold_for_recall
 from models.distribution import configure_devices
+from models.frozen_fit import fit_frozen
 from models.hide_signature import HIDE_SIGNATURE
 from models.registry import model_entry
 from models.signatures import make_serving_signatures, mark_classification_signature
@@ -164,8 +165,16 @@ def fit_model(
     """
     strategy = strategy or tf.distribute.get_strategy()
     entry = model_entry(training.model)
-    moments = feature_moments(train) if entry.standardises_inputs else None
     weights = class_weights(train_labels, training.class_weighting)
+    if entry.frozen_features:
+        with strategy.scope():
+            extractor = entry.build(training, input_shape, None)
+            model, best_epoch, history, threshold = fit_frozen(
+                extractor, training, train, validation, weights,
+                training.optimizer_learning_rate(), verbose, entry.best_epoch_by,
+            )
+        return FitResult(model, best_epoch, history, threshold)
+    moments = feature_moments(train) if entry.standardises_inputs else None
     batch_size = training.batch_size * strategy.num_replicas_in_sync
     steps_per_epoch = math.ceil(len(train_labels) / batch_size)
     if training.augment and entry.reads_image:
@@ -216,8 +225,8 @@ def _write_history(model_run_dir: str, fitted: FitResult, replicas: int) -> None
         json.dump(summary, out, indent=2)
 
 
-def run_fn(fn_args: "FnArgs") -> None:
-    """Train with early stopping, restore the best epoch, export the serving signatures."""
+def fit_transformed(fn_args: "FnArgs") -> tuple[FitResult, tft.TFTransformOutput]:
+    """The configured model fitted on Transform's output, as run_fn fits it, before anything is exported."""
     training = training_from_custom_config(fn_args.custom_config)
     input_key = fn_args.custom_config["model_input"]
     tf.keras.utils.set_random_seed(training.seed)
@@ -247,12 +256,18 @@ def run_fn(fn_args: "FnArgs") -> None:
         f"trainer: restored epoch {fitted.best_epoch + 1} of {len(fitted.history['val_loss'])} (best "
         f"{model_entry(training.model).best_epoch_by}); decision threshold {fitted.decision_threshold:.4f}"
     )
+    return fitted, tf_transform_output
+
+
+def run_fn(fn_args: "FnArgs") -> None:
+    """Train with early stopping, restore the best epoch, export the serving signatures."""
+    fitted, tf_transform_output = fit_transformed(fn_args)
     signatures = make_serving_signatures(
         fitted.model,
         tf_transform_output,
-        input_key,
+        fn_args.custom_config["model_input"],
         fitted.decision_threshold,
-        model_entry(training.model).embedding_layer,
+        model_entry(training_from_custom_config(fn_args.custom_config).model).embedding_layer,
     )
     tf.saved_model.save(fitted.model, fn_args.serving_model_dir, signatures=signatures)
     mark_classification_signature(fn_args.serving_model_dir)

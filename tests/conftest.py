@@ -8,9 +8,18 @@ import os
 
 os.environ["TF_USE_LEGACY_KERAS"] = "1"
 
+import argparse
 import pathlib
+import shutil
+import subprocess
+import sys
+from typing import TYPE_CHECKING, NamedTuple
 
 import pytest
+
+if TYPE_CHECKING:
+    from pipeline.config import PipelineConfig
+    from pipeline.evaluation.summary import RunSummary
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 REAL_DATA_DIR = pathlib.Path(
@@ -29,61 +38,76 @@ def real_data_dir() -> pathlib.Path:
 SYNTHETIC_IMAGES = 160
 IN_MEMORY_BEAM = ("--direct_running_mode=in_memory",)
 """Beam for the small synthetic runs: on 60 photos a run took 68 s in memory and 107 s with the default
-multi-processing workers, whose start costs more than the work. test_quiet_run and test_gates_real keep
-the default the product runs with."""
+multi-processing workers, whose start costs more than the work. The shared `synthetic_run` and
+test_gates_real keep the default the product runs with."""
 
 
-def synthetic_pipeline_config(root: pathlib.Path, images: int = SYNTHETIC_IMAGES, seed: int = 11):
-    """A small synthetic data set imported under `root`, and a config that blesses whatever it trains.
+SYNTHETIC_RUN_FLAGS = ("--epochs", "15", "--min-accuracy", "0", "--min-auc", "0", "--min-shifted-auc", "0")
+"""The shared run's `leather run` flags: the default model and Beam, gates that bless whatever it trains (the
+robustness gate's too: it is decided on every variant, but always passes)."""
 
-    The end-to-end tests check the pipeline's mechanics (artifacts, caching,
-    pushing, serving), not model quality, so the absolute floors are zero (the
-    robustness gate's too: it is decided on every variant, but always passes).
-    """
-    from ingest.spans import import_span
-    from ingest.synth import generate_dataset
-    from models.spec import TrainingConfig
-    from pipeline.config import GateConfig, PipelineConfig
 
-    generate_dataset(root / "images", images, seed=seed)
-    import_span(root / "images", root / "tfrecords", 1)
-    return PipelineConfig(
-        data_dir=str(root / "tfrecords"),
-        workdir=str(root / "work"),
-        training=TrainingConfig(epochs=15),
-        gates=GateConfig(min_accuracy=0.0, min_auc=0.0, min_shifted_auc=0.0),
-        beam_args=IN_MEMORY_BEAM,
+def quiet_environment() -> dict[str, str]:
+    """The caller's environment as `make demo` sets it, without what an earlier in-process command exported."""
+    environment = {name: value for name, value in os.environ.items() if name != "PYTHONWARNINGS"}
+    environment["TF_CPP_MIN_LOG_LEVEL"] = "2"
+    return environment
+
+
+def leather(*argv: str, timeout: float = 1800) -> subprocess.CompletedProcess:
+    """`leather ARGV` in its own process, as a user runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "cli.main", *argv], cwd=REPO_ROOT, env=quiet_environment(),
+        capture_output=True, text=True, timeout=timeout,
     )
 
 
-# Modules that share `synthetic_run`, in the order they must see it: those that
-# count its executions and versions before those that add runs and versions, and
-# the one that adds spans to its data folder last.
-SYNTHETIC_RUN_ORDER = ("test_pipeline_e2e.py", "test_serving_e2e.py", "test_spans_e2e.py")
+class SyntheticRun(NamedTuple):
+    config: "PipelineConfig"
+    summary: "RunSummary"
+    output: subprocess.CompletedProcess
+    """What `leather run` printed: stdout and stderr."""
 
 
 @pytest.fixture(scope="session")
-def synthetic_run(tmp_path_factory):
-    """One LocalDagRunner run on synthetic leather that pushed a model, shared by the end-to-end modules.
+def synthetic_run(tmp_path_factory) -> SyntheticRun:
+    """`leather run` on 160 synthetic photos, as a user runs it: its own process, Beam's default workers, no --verbose.
 
-    A run costs about two minutes here. test_pipeline_e2e reruns it from the
-    cache and counts every execution; test_serving_e2e then serves its model,
-    adds a weaker run and copies in a new version, so it must come second:
-    `pytest_collection_modifyitems` keeps that order whatever the command line's.
+    One run of the default model, which pushed it, shared by the end-to-end
+    modules: test_quiet_run reads what it printed, test_pipeline_e2e reruns it
+    from the cache, test_serving_e2e serves a copy of its pushed model and adds
+    a weaker run that must not push, test_spans_e2e adds spans to a copy
+    (`copy_of_world`). None needs another to have run first. The config is
+    rebuilt from the same flags by the CLI's own parser.
     """
-    from pipeline.local_runner import run_local
+    from cli.config_args import add_config_arguments, config_from_args
+    from ingest.synth import generate_dataset
+    from pipeline.evaluation.summary import summarize
+    from tfx import v1 as tfx
 
-    config = synthetic_pipeline_config(tmp_path_factory.mktemp("synthetic-run"))
-    summary = run_local(config)
+    root = tmp_path_factory.mktemp("synthetic-run")
+    generate_dataset(root / "images", SYNTHETIC_IMAGES, seed=11)
+    workdir = root / "work"
+    finished = leather("run", "--data", str(root / "images"), "--workdir", str(workdir), *SYNTHETIC_RUN_FLAGS)
+    assert finished.returncode == 0, finished.stdout + finished.stderr
+    parser = argparse.ArgumentParser()
+    add_config_arguments(parser)
+    config = config_from_args(parser.parse_args(list(SYNTHETIC_RUN_FLAGS)), str(workdir / "tfrecords"), str(workdir))
+    connection = tfx.orchestration.metadata.sqlite_metadata_connection_config(config.metadata_path)
+    summary = summarize(config.pipeline_name, connection)
     assert summary.blessed and summary.pushed, summary.lines()
-    return config, summary
+    return SyntheticRun(config, summary, finished)
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    def rank(item: pytest.Item) -> int:
-        name = item.path.name
-        return SYNTHETIC_RUN_ORDER.index(name) if name in SYNTHETIC_RUN_ORDER else -1
+def copy_of_world(run: SyntheticRun, destination: pathlib.Path) -> "PipelineConfig":
+    """The shared run's workdir (its data, ML Metadata, artifacts and pushed model) copied, and a config on the copy.
 
-    sharing = sorted((item for item in items if rank(item) >= 0), key=rank)
-    slots = iter(sharing)
-    items[:] = [next(slots) if rank(item) >= 0 else item for item in items]
+    For tests that add runs that would change what the others see. The copied
+    metadata still points at the shared run's artifacts, which no test changes.
+    """
+    import dataclasses
+
+    shutil.copytree(run.config.workdir, destination / "work", ignore=shutil.ignore_patterns("*.lock"))
+    return dataclasses.replace(
+        run.config, data_dir=str(destination / "work" / "tfrecords"), workdir=str(destination / "work")
+    )

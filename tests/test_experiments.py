@@ -140,7 +140,8 @@ def test_robustness_scores_every_variant_and_gray_copies_keep_the_luminance_the_
     from ingest.synth import generate_dataset
     from models.colour_variants import VARIANT_NAMES
     from models.image_features import RGB_TO_GRAY
-    from models.spec import PreprocessingConfig, TrainingConfig, model_input_key
+    from experiments.robustness import input_name
+    from models.spec import TrainingConfig
 
     generate_dataset(tmp_path / "images", 60, seed=4, size=96)
     import_images(tmp_path / "images", tmp_path / "shards")
@@ -158,7 +159,7 @@ def test_robustness_scores_every_variant_and_gray_copies_keep_the_luminance_the_
     # input differs from the original's luminance by the 8-bit rounding of the gray PNG alone, spread by the
     # bicubic resize (whose weights sum to at most 1.2 in absolute value) wherever no channel was clipped to
     # [0, 1]. The AUC of an epoch-old model on 18 photos can turn on that rounding, so the inputs are compared.
-    texture_key = model_input_key(PreprocessingConfig(), TrainingConfig(model="texture"))
+    texture_key = input_name(TrainingConfig(model="texture"))
     inputs = {name: np.load(inputs_seen[-1]["inputs"][f"test-{name}/{texture_key}"]) for name in ("original", "gray")}
     luma = inputs["original"] @ np.asarray(RGB_TO_GRAY, np.float32)
     unclipped = np.all((inputs["original"] > 0) & (inputs["original"] < 1), axis=-1)

@@ -10,6 +10,7 @@ from PIL import Image
 
 from models import features, texture
 from models.hide_signature import HIDE_SIGNATURE, make_hide_signature
+from models.signatures import attach_scorer
 from models.serving_contract import WARMUP_REQUESTS_FILE
 from models.warmup import warmup_requests
 from serving.client import PredictionError
@@ -27,7 +28,7 @@ def hide_model(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
     """Version 1 of a model with a small texture net that answers the hide signature."""
     tf.keras.utils.set_random_seed(9)
     net = texture.build_texture_net(3)
-    net.scorer = tf.keras.Model(net.inputs, [net.output, net.get_layer(texture.EMBEDDING_LAYER).output])
+    attach_scorer(net, texture.EMBEDDING_LAYER, tf.TensorSpec([None, RESOLUTION, RESOLUTION, 3], tf.float32))
     net.decision_threshold = tf.Variable(0.5, trainable=False)
     module = tf.Module()
     # The variables alone: tracking the Keras model would make saving trace every layer again (a minute here).

@@ -15,6 +15,7 @@ from models.hide_signature import (
 )
 from models.image_features import image_features
 from models.serving_contract import EMBEDDING_OUTPUT, LABEL_OUTPUT, PROBABILITY_OUTPUT
+from models.signatures import attach_scorer
 from serving.inspection import patch_origins
 
 RESOLUTION = 32
@@ -22,10 +23,10 @@ THRESHOLD = 0.5
 
 
 def _scored_model(channels: int) -> tf.keras.Model:
-    """A small texture net carrying what make_serving_signatures attaches: `scorer` and `decision_threshold`."""
+    """A small texture net carrying what make_serving_signatures attaches: `scorer`, `score` and `decision_threshold`."""
     tf.keras.utils.set_random_seed(5)
     model = texture.build_texture_net(channels)
-    model.scorer = tf.keras.Model(model.inputs, [model.output, model.get_layer(texture.EMBEDDING_LAYER).output])
+    attach_scorer(model, texture.EMBEDDING_LAYER, tf.TensorSpec([None, RESOLUTION, RESOLUTION, channels], tf.float32))
     model.decision_threshold = tf.Variable(THRESHOLD, dtype=tf.float32, trainable=False)
     return model
 

@@ -71,15 +71,19 @@ def test_block_counts_are_the_canny_edge_counts_of_each_10px_block(photos, tmp_p
     assert edges[-1].sum() == 0
 
 
-@pytest.mark.parametrize(
-    ("variant", "key", "size"),
-    [("blocks", features.BLOCK_COUNTS_KEY, 50), ("edges", features.EDGE_PIXELS_KEY, 2500), ("gray", features.GRAY_PIXELS_KEY, 2500)],
-)
-def test_only_the_configured_mlp_input_is_materialised(photos, tmp_path, variant, key, size):
+@pytest.mark.parametrize("variant", ["blocks", "edges", "gray"])
+def test_every_mlp_input_is_materialised_whichever_variant_the_mlp_reads(photos, tmp_path, variant):
+    """So the Transform's config, and its cached result, is the same for all three variants."""
     row = _transform(photos[:2], _config(feature_variant=variant), tmp_path)[0]
 
-    assert set(row) == {features.LABEL_KEY, features.IMAGE_ID_KEY, features.BRIGHTNESS_KEY, features.BLOCK_COUNTS_KEY, key}
-    assert np.asarray(row[key]).shape == (size,)
+    assert set(row) == {
+        features.LABEL_KEY, features.IMAGE_ID_KEY, features.BRIGHTNESS_KEY,
+        features.BLOCK_COUNTS_KEY, features.EDGE_PIXELS_KEY, features.GRAY_PIXELS_KEY,
+    }
+    sizes = {features.BLOCK_COUNTS_KEY: 50, features.EDGE_PIXELS_KEY: 2500, features.GRAY_PIXELS_KEY: 2500}
+    assert {key: np.asarray(row[key]).shape for key in sizes} == {key: (size,) for key, size in sizes.items()}
+    assert _config(feature_variant=variant).transform_custom_config() == _config(feature_variant="blocks").transform_custom_config()
+    assert _config(feature_variant=variant).model_input_key() == {"blocks": features.BLOCK_COUNTS_KEY, "edges": features.EDGE_PIXELS_KEY, "gray": features.GRAY_PIXELS_KEY}[variant]
 
 
 @pytest.mark.parametrize(("resolution", "channels"), [(50, 1), (100, 3)])

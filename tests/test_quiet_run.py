@@ -3,12 +3,12 @@
 TensorFlow prints CUDA plug-in registration errors when it loads, in the main
 process and in every Beam worker; TFMA divides by empty confusion-matrix cells;
 Beam workers may print tracebacks from TensorFlow's finalisers as they exit.
-A small synthetic run (60 photos, 2 MLP epochs, gates that bless anything, the
-colour-variant gate among them) shows all of them when the output is not kept
-quiet. The environment is `make demo`'s, which exports TF_CPP_MIN_LOG_LEVEL=2:
-a level that still lets the CUDA lines through.
+The shared synthetic run (conftest's `synthetic_run`: `leather run` in its own
+process with Beam's default workers, the colour-variant gate among its gates)
+shows all of them when the output is not kept quiet. The environment is `make
+demo`'s, which exports TF_CPP_MIN_LOG_LEVEL=2: a level that still lets the CUDA
+lines through.
 """
-import os
 import pathlib
 import signal
 import subprocess
@@ -17,27 +17,11 @@ import time
 
 import pytest
 
-from ingest.synth import generate_dataset
+from conftest import REPO_ROOT, leather, quiet_environment
 
 pytestmark = pytest.mark.slow
 
-REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 NOISE = ("cuFFT", "cuDNN", "cuBLAS", "RuntimeWarning", "Traceback")
-PHOTOS = 60
-
-
-def _environment() -> dict[str, str]:
-    """The caller's environment as `make demo` sets it, without what an earlier in-process command exported."""
-    environment = {name: value for name, value in os.environ.items() if name != "PYTHONWARNINGS"}
-    environment["TF_CPP_MIN_LOG_LEVEL"] = "2"
-    return environment
-
-
-def _leather(*argv: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "cli.main", *argv], cwd=REPO_ROOT, env=_environment(),
-        capture_output=True, text=True, timeout=1800,
-    )
 
 
 def _noise(output: str) -> list[str]:
@@ -45,20 +29,13 @@ def _noise(output: str) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def workdir(tmp_path_factory) -> pathlib.Path:
-    return tmp_path_factory.mktemp("quiet") / "work"
+def run(synthetic_run) -> subprocess.CompletedProcess:
+    return synthetic_run.output
 
 
 @pytest.fixture(scope="module")
-def run(workdir) -> subprocess.CompletedProcess:
-    images = workdir.parent / "images"
-    generate_dataset(images, PHOTOS, seed=5)
-    finished = _leather(
-        "run", "--data", str(images), "--workdir", str(workdir), "--model", "mlp", "--epochs", "2",
-        "--min-accuracy", "0", "--min-auc", "0", "--min-shifted-auc", "off",
-    )
-    assert finished.returncode == 0, finished.stderr
-    return finished
+def workdir(synthetic_run) -> pathlib.Path:
+    return pathlib.Path(synthetic_run.config.workdir)
 
 
 def test_run_prints_its_progress_and_results_and_nothing_else(run, workdir):
@@ -70,20 +47,21 @@ def test_run_prints_its_progress_and_results_and_nothing_else(run, workdir):
 
 
 def test_report_prints_the_summary_and_nothing_else(run, workdir):
-    report = _leather("report", str(workdir))
+    """Into the workdir's report folder, the default; what it writes there changes no run."""
+    report = leather("report", str(workdir))
     assert report.returncode == 0, report.stderr
     assert _noise(report.stdout + report.stderr) == []
     assert report.stderr == ""
     assert f"report written to {workdir / 'report' / 'index.html'}" in report.stdout
 
 
-def test_serve_prints_its_own_log_lines_and_nothing_else(run, workdir):
-    log = workdir.parent / "serve.log"
+def test_serve_prints_its_own_log_lines_and_nothing_else(run, workdir, tmp_path):
+    log = tmp_path / "serve.log"
     with log.open("w") as output:
         server = subprocess.Popen(
             [sys.executable, "-m", "cli.main", "serve", "--model-dir", str(workdir / "serving"), "--host", "127.0.0.1",
              "--port", "0", "--poll-seconds", "0.2"],
-            cwd=REPO_ROOT, env=_environment(), stdout=output, stderr=subprocess.STDOUT, text=True,
+            cwd=REPO_ROOT, env=quiet_environment(), stdout=output, stderr=subprocess.STDOUT, text=True,
         )
     try:
         deadline = time.monotonic() + 120

@@ -2,8 +2,9 @@
 weaker retrained model is kept out.
 
 One LocalDagRunner run on synthetic leather (conftest's `synthetic_run`, shared with
-tests/test_pipeline_e2e.py) pushes a model; `leather serve` runs as a subprocess on
-127.0.0.1 and must answer exactly what the pushed SavedModel answers in this process. A second run
+the other end-to-end modules) pushes a model; `leather serve` runs as a subprocess on
+127.0.0.1, on a copy of the pushed versions that this module may add to, and must
+answer exactly what the pushed SavedModel answers in this process. A second run
 trains a crippled model (one hidden unit, one epoch, a learning rate of 1e-6) and demands that the
 candidate beat the baseline by 0.5 in accuracy and ROC-AUC: no candidate can pass, so the refusal,
 the report and the untouched serving directory are checked without depending on training noise.
@@ -54,18 +55,26 @@ LOAD_WAIT_SECONDS = 120.0
 
 @pytest.fixture(scope="module")
 def config(synthetic_run) -> PipelineConfig:
-    return synthetic_run[0]
+    return synthetic_run.config
 
 
 @pytest.fixture(scope="module")
 def root(config) -> pathlib.Path:
-    """Where the shared run's photos, shards and workdir are."""
+    """Where the shared run's photos and workdir are."""
     return pathlib.Path(config.workdir).parent
 
 
 @pytest.fixture(scope="module")
 def first_run(synthetic_run) -> RunSummary:
-    return synthetic_run[1]
+    return synthetic_run.summary
+
+
+@pytest.fixture(scope="module")
+def served_dir(config, tmp_path_factory) -> pathlib.Path:
+    """This module's copy of the pushed versions: the server's model directory, where a new version is copied in."""
+    copy = tmp_path_factory.mktemp("served") / "serving"
+    shutil.copytree(config.push_destination, copy)
+    return copy
 
 
 @pytest.fixture(scope="module")
@@ -120,8 +129,8 @@ class ServeProcess:
 
 
 @pytest.fixture(scope="module")
-def server(config, pushed, root) -> Iterator[ServeProcess]:
-    served = ServeProcess(pathlib.Path(config.push_destination), root / "serve.log")
+def server(served_dir, pushed) -> Iterator[ServeProcess]:
+    served = ServeProcess(served_dir, served_dir.parent / "serve.log")
     try:
         served.wait_until_available(int(pushed.name))
         yield served
@@ -160,7 +169,7 @@ def test_served_answers_on_real_photos_equal_the_pushed_saved_model(server, push
     _assert_served_like_in_process(server, pushed, _photos(real_data_dir))
 
 
-def test_monitor_passes_logged_photos_like_the_training_ones_and_flags_them_in_another_hue(config, pushed, root):
+def test_monitor_passes_logged_photos_like_the_training_ones_and_flags_them_in_another_hue(config, pushed, root, tmp_path):
     """`leather serve --request-log` at rate 1, then `leather monitor` against the run's own training statistics."""
     files = sorted((root / "images").rglob("*.jpg"))
     photos = [p.read_bytes() for p in files[:: len(files) // MONITORED_PHOTOS]][:MONITORED_PHOTOS]  # every class
@@ -168,8 +177,8 @@ def test_monitor_passes_logged_photos_like_the_training_ones_and_flags_them_in_a
     sent = {"ordinary": photos, "hue+120": [turn(tf.constant(photo)).numpy()[0] for photo in photos]}
     verdicts = {}
     for name, batch in sent.items():
-        requests = root / f"requests-{name}"
-        served = ServeProcess(pathlib.Path(config.push_destination), root / f"serve-{name}.log",
+        requests = tmp_path / f"requests-{name}"
+        served = ServeProcess(pathlib.Path(config.push_destination), tmp_path / f"serve-{name}.log",
                               "--request-log", str(requests), "--log-sample-rate", "1")
         try:
             served.wait_until_available(int(pushed.name))
@@ -178,7 +187,7 @@ def test_monitor_passes_logged_photos_like_the_training_ones_and_flags_them_in_a
             served.stop()
         verdicts[name] = subprocess.run(
             [sys.executable, "-m", "cli.main", "monitor", "--requests", str(requests), "--workdir", config.workdir,
-             "--out", str(root / f"monitor-{name}")],
+             "--out", str(tmp_path / f"monitor-{name}")],
             cwd=REPO_ROOT, capture_output=True, text=True, timeout=600,
         )
 
@@ -186,7 +195,7 @@ def test_monitor_passes_logged_photos_like_the_training_ones_and_flags_them_in_a
     assert verdicts["hue+120"].returncode == 1, verdicts["hue+120"].stdout + verdicts["hue+120"].stderr
     skew = [line for line in verdicts["hue+120"].stdout.splitlines() if line.startswith("skew: ")]
     assert len(skew) == 1 and "photo_hue" in skew[0]
-    assert (root / "monitor-hue+120" / "monitor.html").is_file()
+    assert (tmp_path / "monitor-hue+120" / "monitor.html").is_file()
 
 
 def _request(**changes) -> predict_pb2.PredictRequest:
@@ -232,7 +241,7 @@ def weak_run(config, first_run, server) -> RunSummary:
             max_auc_drop=-REQUIRED_IMPROVEMENT,
             min_shifted_auc=None,
         ),
-        beam_args=config.beam_args,
+        beam_args=config.beam_args,  # part of what TFX's cache compares: ExampleGen and the statistics are reused
     )
     return run_local(weak)
 
@@ -266,7 +275,7 @@ def test_report_of_the_weak_run_shows_the_failed_gates_next_to_the_baseline(conf
         assert (tmp_path / file).stat().st_size > 10_000
 
 
-def test_eight_clients_see_no_failure_while_a_new_version_is_pushed(config, weak_run, server, pushed, root):
+def test_eight_clients_see_no_failure_while_a_new_version_is_pushed(served_dir, server, pushed, root):
     """The Pusher's copy of a new version lands while 8 clients call Predict for 10 seconds.
 
     The server batches concurrent requests, so the photo is computed in batches
@@ -307,7 +316,7 @@ def test_eight_clients_see_no_failure_while_a_new_version_is_pushed(config, weak
     for thread in clients:
         thread.start()
     time.sleep(2.0)
-    shutil.copytree(pushed, pathlib.Path(config.push_destination) / new_version)
+    shutil.copytree(pushed, served_dir / new_version)
     for thread in clients:
         thread.join(timeout=LOAD_WAIT_SECONDS + 60)
 

@@ -1,9 +1,7 @@
 """Continuous training with LocalDagRunner: span 1, then span 2 trains on both, then a dyed span 3 is stopped.
 
-Span 1 is conftest's `synthetic_run`, which test_pipeline_e2e reruns from the
-cache (no new span: nothing reruns) and test_serving_e2e serves; this module
-comes last (conftest.SYNTHETIC_RUN_ORDER) and adds spans to its data folder. A
-run on span 2 must rerun from ExampleGen on and feed Transform the Examples of
+Span 1 is conftest's shared `synthetic_run`; this module adds spans to a copy of
+its workdir (`copy_of_world`), so the other modules never see them. A run on span 2 must rerun from ExampleGen on and feed Transform the Examples of
 both spans through the span-range resolver; span 3 brings hue-shifted copies
 of span 2's photos and must stop at the drift check, before Transform, with a
 message naming the hue descriptor, its divergence and the bound.
@@ -16,7 +14,7 @@ import pytest
 from tfx import v1 as tfx
 
 from cli.main import main
-from conftest import IN_MEMORY_BEAM
+from conftest import IN_MEMORY_BEAM, copy_of_world
 from ingest.spans import import_span
 from ingest.synth import generate_dataset
 from models.spec import TrainingConfig
@@ -48,10 +46,12 @@ def _input_spans(config, node: str) -> list[int]:
 
 
 @pytest.fixture(scope="module")
-def spans(synthetic_run):
-    shared, first = synthetic_run
-    root = pathlib.Path(shared.data_dir).parent
-    config = dataclasses.replace(shared, spans=2, training=TrainingConfig(epochs=2))
+def spans(synthetic_run, tmp_path_factory):
+    root = tmp_path_factory.mktemp("spans")
+    config = dataclasses.replace(
+        copy_of_world(synthetic_run, root), spans=2, training=TrainingConfig(epochs=2), beam_args=IN_MEMORY_BEAM
+    )
+    first = synthetic_run.summary
     generate_dataset(root / "images-2", PHOTOS, seed=2)
     import_span(root / "images-2", pathlib.Path(config.data_dir))
     return root, config, first, run_local(config)
@@ -76,7 +76,7 @@ def test_a_new_span_reruns_from_example_gen_and_trains_on_both_spans(spans):
 def test_a_dyed_span_stops_the_run_before_transform_naming_the_hue(spans, capsys):
     root, config, _, _ = spans
     colour_shifted_copy(root / "images-2", root / "images-3", "hue+120")
-    import_span(root / "images-3", root / "tfrecords")
+    import_span(root / "images-3", pathlib.Path(config.data_dir))
     status = main([
         "run", "--data", config.data_dir, "--workdir", config.workdir, "--spans", "2", "--epochs", "2",
         *(f"--beam-arg={flag}" for flag in IN_MEMORY_BEAM),
