@@ -77,9 +77,12 @@ def test_an_output_path_that_is_a_file_or_a_symlink_is_a_clear_error(tmp_path, c
 def test_a_huge_count_shows_progress_and_writes_from_the_first_image(tmp_path):
     """100 million images: the first progress line and files come at once, not after planning them all."""
     out = tmp_path / "huge"
+    # Ctrl-C as at a terminal: a suite started in the background (`make test &`) ignores SIGINT, and a child
+    # inherits that, so without the default handler the interrupt would never arrive.
     process = subprocess.Popen(
         [sys.executable, "-m", "cli.main", "data", "synth", str(out), "--count", "100000000"],
         stderr=subprocess.PIPE, text=True, cwd=pathlib.Path(__file__).resolve().parents[1],
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         deadline = time.monotonic() + 60
