@@ -50,11 +50,13 @@ demo: $(STAMP)
 	port=$$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' $(DEMO_DIR)/serve.log | head -1); \
 	$(BIN)/leather inspect --server 127.0.0.1:$$port $(DEMO_DIR)/hides/hide_0000.jpg --out $(DEMO_DIR)/hide_0000
 
+# Two workers (pytest-xdist): one test process uses about one of the two CPUs.
+TEST_WORKERS ?= 2
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -m "not slow"
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup -m "not slow"
 
 # Each benchmark prints its numbers and writes benchmarks/results/<name>.json;
 # run one alone with --help to see its options (models, data, sizes).

@@ -111,3 +111,44 @@ def copy_of_world(run: SyntheticRun, destination: pathlib.Path) -> "PipelineConf
     return dataclasses.replace(
         run.config, data_dir=str(destination / "work" / "tfrecords"), workdir=str(destination / "work")
     )
+
+
+SHARED_WORLD_FIXTURES = ("synthetic_run",)
+"""Session fixtures too costly to build twice: under pytest-xdist the modules that read one run in one worker."""
+SLOW_UNIT = "slow:"
+"""The prefix of a work unit holding a test marked slow; such units are handed out before the others."""
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Work units for `make test`'s xdist workers (`--dist loadgroup`).
+
+    A unit is a module, so its module-scoped fixtures (a LocalDagRunner run, a
+    server) are built once; modules that read a shared world are one unit.
+    Order only schedules: no test reads what another wrote.
+    """
+    groups = {item.module.__name__: item.module.__name__ for item in items}
+    for item in items:
+        for fixture in SHARED_WORLD_FIXTURES:
+            if fixture in item.fixturenames:
+                groups[item.module.__name__] = fixture
+    slow = {groups[item.module.__name__] for item in items if item.get_closest_marker("slow")}
+    for item in items:
+        group = groups[item.module.__name__]
+        item.add_marker(pytest.mark.xdist_group(SLOW_UNIT + group if group in slow else group))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """xdist's loadgroup, handing out the slow units first: by test count alone a two-test module of two
+    LocalDagRunner runs came last and kept one worker busy minutes after the other had finished."""
+    from xdist.scheduler import LoadGroupScheduling
+
+    class SlowFirst(LoadGroupScheduling):
+        def _assign_work_unit(self, node) -> None:
+            slow = next((scope for scope in self.workqueue if scope.startswith(SLOW_UNIT)), None)
+            if slow is not None:
+                self.workqueue.move_to_end(slow, last=False)
+            super()._assign_work_unit(node)
+
+    return SlowFirst(config, log)
