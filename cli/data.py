@@ -7,11 +7,13 @@ from cli import synth_hide
 from cli.arg_types import positive_int
 from cli.errors import UserError
 from cli.progress import Progress
+from ingest.photo_file import DEFAULT_MAX_FILE_BYTES
 from models import features
 
 
 def _import(args: argparse.Namespace) -> int:
     from ingest.importer import IngestError
+    from ingest.source_tree import display
     from ingest.spans import import_span
 
     try:
@@ -24,12 +26,13 @@ def _import(args: argparse.Namespace) -> int:
             overwrite=args.overwrite,
             shard_size=args.shard_size,
             max_pixels=args.max_pixels,
+            max_file_bytes=args.max_file_bytes,
             progress=Progress("checking images"),
         )
     except IngestError as error:
         raise UserError(str(error)) from error
     for name, count in report.classes.items():
-        print(f"{name:<24} label {count.label}  files {count.files:>5}  written {count.written:>5}  duplicates {count.duplicates:>4}")
+        print(f"{display(name):<24} label {count.label}  files {count.files:>5}  written {count.written:>5}  duplicates {count.duplicates:>4}")
     for skipped in report.skipped:
         print(f"skipped {skipped['path']}: {skipped['reason']}")
     print(
@@ -68,9 +71,9 @@ def register(commands: argparse._SubParsersAction) -> None:
         description="Write SRC's class folders (one sub-folder per class) as a new span OUT/span-N/ of sharded "
         "TFRecords of tf.Example (image bytes, label, defect_type, image_id = sha256, photo descriptors) plus "
         "manifest.json; `leather run --data OUT` trains on the newest span(s). Duplicates are written once; "
-        "files that are not decodable JPEG/PNG images, images above --max-pixels, symlinks out of SRC, loops, "
-        "dangling links and special files are skipped and listed. OUT may not lie inside SRC; --overwrite replaces "
-        "only the shards the span's manifest lists. See docs/ingest.md.",
+        "files that are not decodable JPEG/PNG images, files above --max-file-bytes, images above --max-pixels, "
+        "symlinks out of SRC, loops, dangling links and special files are skipped and listed. OUT may not lie "
+        "inside SRC; --overwrite replaces only the shards the span's manifest lists. See docs/ingest.md.",
     )
     imp.add_argument("src", help="folder with one sub-folder per class")
     imp.add_argument("out", help="data folder; the photos become its span-N/ folder of data-*.tfrecord shards and manifest.json")
@@ -87,6 +90,11 @@ def register(commands: argparse._SubParsersAction) -> None:
         "--max-pixels", type=int, default=features.MAX_IMAGE_PIXELS,
         help="skip images with more pixels than this, read from the header before decoding (default and most: "
         "%(default)s, what the model's decoder accepts)",
+    )
+    imp.add_argument(
+        "--max-file-bytes", type=positive_int, default=DEFAULT_MAX_FILE_BYTES, metavar="N",
+        help="skip files larger than this, judged from their size before any byte is read (default %(default)s, "
+        "256 MiB)",
     )
     imp.add_argument("--json", action="store_true", help="also print the manifest as JSON")
     imp.set_defaults(func=_import)

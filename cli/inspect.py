@@ -23,12 +23,13 @@ def _read(path: pathlib.Path) -> bytes:
 
 
 def _open_image(path: pathlib.Path):
+    """The decoded photo; Pillow refuses one whose header claims more than twice its limit before decoding."""
     from PIL import Image, UnidentifiedImageError
 
     try:
         image = Image.open(path)
         image.load()
-    except (OSError, UnidentifiedImageError) as error:
+    except (OSError, UnidentifiedImageError, Image.DecompressionBombError) as error:
         raise UserError(f"cannot read image {path}: {error}") from error
     return image
 

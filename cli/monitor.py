@@ -25,11 +25,16 @@ class _BadInput(Exception):
 
 
 def _table(rows: list) -> list[str]:
+    from models.divergence import CONSTANT_MEASURE
+
     width = max(len("feature"), *(len(row.feature) for row in rows))
     lines = [f"{'feature':<{width}}  {'divergence':>10}  {'bound':>6}  verdict"]
     for row in rows:
         verdict = "SKEW" if row.beyond else "ok"
         lines.append(f"{row.feature:<{width}}  {row.divergence:>10.4f}  {row.bound:>6g}  {verdict}")
+    constant = [row.feature for row in rows if row.measure == CONSTANT_MEASURE]
+    if constant:
+        lines.append(f"({', '.join(constant)}: one value on one side; the divergence is the share of photos that differ)")
     return lines
 
 

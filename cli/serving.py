@@ -25,6 +25,7 @@ from models.serving_contract import DEFAULT_MODEL_NAME, PREDICT_IMAGE_SIGNATURE
 from serving.batching_parameters import DEFAULT_BATCHING, BatchingParameters, read_batching_parameters
 from serving.limits import MIB, ServingLimits
 from serving.request_log_settings import RequestLogSettings
+from serving.version_staging import DEFAULT_LOAD_TIMEOUT
 
 if TYPE_CHECKING:
     from serving.rest import RestFront
@@ -61,6 +62,11 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     serve.add_argument(
         "--poll-seconds", type=positive_float, default=2.0, help="how often to look for new versions"
+    )
+    serve.add_argument(
+        "--load-timeout", type=positive_float, default=DEFAULT_LOAD_TIMEOUT, metavar="SECONDS",
+        help="how long reading a version's files may take; a version still being read then has failed "
+        "and the served versions stay (default: %(default)s)",
     )
     serve.add_argument(
         "--num-versions", type=positive_int,
@@ -112,8 +118,13 @@ _LIMIT_FLAGS = (
      "most elements (images, tf.Examples) in one request; more get INVALID_ARGUMENT"),
     ("--max-concurrent", "max_concurrent", "requests running the model at once; others wait in line"),
     ("--max-queued", "max_queued", "requests waiting for the model; beyond, RESOURCE_EXHAUSTED (HTTP 429)"),
+    ("--max-request-pixels", "max_request_pixels",
+     "pixels of all the photos in one request, read from their headers before decoding; more get "
+     "INVALID_ARGUMENT (HTTP 400)"),
     ("--rest-read-timeout", "rest_read_timeout",
-     "seconds a REST client may stall while sending, or idle between requests"),
+     "seconds a REST client may take to send a whole request (first byte to end of body), or idle between requests"),
+    ("--rest-header-timeout", "rest_header_timeout",
+     "seconds from a REST request's first byte to the end of its headers"),
     ("--rest-max-connections", "rest_max_connections", "open REST connections; one more is answered 503"),
 )
 
@@ -193,6 +204,7 @@ def run_serve(args: argparse.Namespace) -> int:
             model_config_file=args.model_config_file,
             warm_up=args.enable_model_warmup,
             request_log=request_log,
+            load_timeout=args.load_timeout,
         )
     except (OSError, ValueError) as error:
         raise UserError(str(error)) from error

@@ -81,10 +81,9 @@ def compare_spans(data_dir: str, span: int, schema: schema_pb2.Schema) -> tuple[
     if previous is None:
         return None, []
     names = list(bounded_features(schema, "drift_comparator"))
-    anomalies = tfdv.validate_statistics(
-        span_statistics(data_dir, span, names), schema, previous_statistics=span_statistics(data_dir, previous, names)
-    )
-    return previous, divergence_rows(anomalies, schema, "drift_comparator")
+    newest, before = span_statistics(data_dir, span, names), span_statistics(data_dir, previous, names)
+    anomalies = tfdv.validate_statistics(newest, schema, previous_statistics=before)
+    return previous, divergence_rows(anomalies, schema, "drift_comparator", before, newest)
 
 
 def drift_message(rows: list[DivergenceRow], span: int, previous: int) -> str:

@@ -35,20 +35,32 @@ def header_size(data: bytes) -> tuple[int, int] | None:
     return None
 
 
+def header_problem(head: bytes, max_pixels: int = MAX_IMAGE_PIXELS, *, whole: bool = True) -> str | None:
+    """Why the first bytes of a file show it is no usable photo, or None when they do not.
+
+    With `whole` false, `head` is only the start of the file: a header that does
+    not fit in it (a JPEG's size after a long EXIF block) is left to the full check.
+    """
+    if not head:
+        return "empty file"
+    if not (head.startswith(_JPEG_MAGIC) or head.startswith(_PNG_MAGIC)):
+        return "not a JPEG or PNG image"
+    size = header_size(head)
+    if size is None:
+        return "unreadable image header" if whole else None
+    width, height = size
+    if width * height > max_pixels:
+        return f"{width}x{height} pixels ({width * height:,}) is above the limit of {max_pixels:,}"
+    return None
+
+
 def image_format_problem(data: bytes, max_pixels: int = MAX_IMAGE_PIXELS) -> str | None:
     """Why `data` is not a usable JPEG/PNG photo of at most `max_pixels` pixels, or None when it is."""
     import tensorflow as tf
 
-    if not data:
-        return "empty file"
-    if not (data.startswith(_JPEG_MAGIC) or data.startswith(_PNG_MAGIC)):
-        return "not a JPEG or PNG image"
-    size = header_size(data)
-    if size is None:
-        return "unreadable image header"
-    width, height = size
-    if width * height > max_pixels:
-        return f"{width}x{height} pixels ({width * height:,}) is above the limit of {max_pixels:,}"
+    problem = header_problem(data, max_pixels)
+    if problem:
+        return problem
     try:
         tf.io.decode_image(data, expand_animations=False)
     except (tf.errors.InvalidArgumentError, tf.errors.UnknownError) as error:

@@ -5,7 +5,8 @@ exactly one correctly labelled tf.Example or is named in the report with the
 reason it was left out. It runs in two passes so that a conflict found late
 (the same bytes filed under two classes) can still keep both copies out. It
 touches only its own files in the output folder (the shards its manifest lists),
-and writes all shards before replacing any, so a failure leaves the old set whole.
+and writes all shards and the manifest before replacing any, so a failure (a
+full disk, a folder it may not write) leaves the old set whole and is one line.
 Each example also holds the photo's descriptors (models/photo_descriptors.py),
 computed by the graph `leather monitor` runs on served photos, for TFDV.
 """
@@ -18,8 +19,10 @@ import unicodedata
 from collections.abc import Callable
 
 from ingest.errors import IngestError
-from ingest.image_check import image_format_problem
-from ingest.output_folder import MANIFEST_NAME, PARTIAL_SUFFIX, SHARD_PATTERN, check_output, settle, write_manifest
+from ingest.output_folder import (
+    MANIFEST_NAME, PARTIAL_SUFFIX, SHARD_PATTERN, check_output, commit_manifest, settle, stage_manifest,
+)
+from ingest.photo_file import DEFAULT_MAX_FILE_BYTES, read_at_most, read_photo
 from ingest.source_tree import Kind, classify, display, files_under, is_utf8, skip_entry
 from models import features
 
@@ -103,7 +106,7 @@ def _check_class_names(src: pathlib.Path, names: list[str], clean_class: str) ->
         )
     if clean_class not in names:
         raise IngestError(
-            f"no clean-class folder {clean_class!r} in {display(src)} (found: {', '.join(names)}); "
+            f"no clean-class folder {clean_class!r} in {display(src)} (found: {', '.join(map(display, names))}); "
             "name the clean class with --clean-class"
         )
 
@@ -113,7 +116,11 @@ def _read_source(src: pathlib.Path, clean_class: str) -> _Source:
     if not src.is_dir():
         raise IngestError(f"source folder {display(src)} does not exist or is not a folder")
     source = _Source(folders=[], root_files=[], skipped=[])
-    for path in sorted(src.iterdir()):
+    try:
+        entries = sorted(src.iterdir())
+    except OSError as error:
+        raise IngestError(f"cannot read source folder {display(src)}: {error.strerror or error}") from None
+    for path in entries:
         kind, reason = classify(path, src)
         if kind is Kind.FOLDER and not path.name.startswith("."):
             source.folders.append(path)
@@ -129,6 +136,7 @@ def _scan(
     src: pathlib.Path,
     folders: list[pathlib.Path],
     clean_class: str,
+    max_bytes: int,
     max_pixels: int,
     progress: Callable[[int, int], None] | None,
 ) -> tuple[list[_Accepted], dict[str, ClassCount], list[dict[str, str]]]:
@@ -148,12 +156,11 @@ def _scan(
     for done, (class_name, path) in enumerate(all_files, start=1):
         classes[class_name].files += 1
         try:
-            data = path.read_bytes()
+            data, problem = read_photo(path, max_bytes, max_pixels)
         except OSError as error:
             skipped.append(skip_entry(path, src, f"unreadable: {error.strerror or error}"))
             continue
-        problem = image_format_problem(data, max_pixels)
-        if problem:
+        if data is None:
             skipped.append(skip_entry(path, src, problem))
         else:
             image_id = hashlib.sha256(data).hexdigest()
@@ -190,7 +197,7 @@ def _example(data: bytes, label: int, class_name: str, image_id: str, descriptor
     return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
 
 
-def _described(src: pathlib.Path, batch: list[_Accepted]) -> tuple[list[bytes], list[dict]]:
+def _described(src: pathlib.Path, batch: list[_Accepted], max_bytes: int) -> tuple[list[bytes], list[dict]]:
     """The photos of `batch`, checked unchanged since the scan, and their descriptor features from one graph call."""
     import tensorflow as tf
 
@@ -198,7 +205,10 @@ def _described(src: pathlib.Path, batch: list[_Accepted]) -> tuple[list[bytes], 
 
     photos = []
     for item in batch:
-        data = item.path.read_bytes()
+        try:
+            data = read_at_most(item.path, max_bytes + 1)
+        except OSError as error:
+            raise IngestError(f"cannot read {display(item.path.relative_to(src))}: {error.strerror or error}") from None
         if hashlib.sha256(data).hexdigest() != item.image_id:
             raise IngestError(f"{display(item.path.relative_to(src))} changed while it was being imported")
         photos.append(data)
@@ -209,44 +219,48 @@ def _described(src: pathlib.Path, batch: list[_Accepted]) -> tuple[list[bytes], 
             name = display(batch[0].path.relative_to(src))
             raise IngestError(f"{name}: its descriptors cannot be computed") from None
         for item in batch:  # the scan let every photo through, so find the one the graph refuses and name it
-            _described(src, [item])
+            _described(src, [item], max_bytes)
         raise
     return photos, described
 
 
-def _write_shards(
+def _shard_names(examples: int, shard_size: int) -> list[str]:
+    count = max(1, -(-examples // shard_size))
+    return [f"data-{i:05d}-of-{count:05d}.tfrecord" for i in range(count)]
+
+
+def _write_partials(
     src: pathlib.Path,
     out: pathlib.Path,
     accepted: list[_Accepted],
     classes: dict[str, ClassCount],
+    names: list[str],
     shard_size: int,
-    own: set[str],
-) -> list[str]:
-    """Write every shard beside its final name first, then move them all in and drop the stale own ones."""
+    max_bytes: int,
+) -> None:
+    """Write every shard beside its final name (`name.partial`); the caller moves them in or removes them."""
     import tensorflow as tf
 
-    count = max(1, -(-len(accepted) // shard_size))
-    names = [f"data-{i:05d}-of-{count:05d}.tfrecord" for i in range(count)]
-    partials = [out / (name + PARTIAL_SUFFIX) for name in names]
-    try:
-        for index, partial in enumerate(partials):
-            with tf.io.TFRecordWriter(str(partial)) as writer:
-                shard = accepted[index * shard_size : (index + 1) * shard_size]
-                for start in range(0, len(shard), features.DESCRIBE_BATCH):
-                    batch = shard[start : start + features.DESCRIBE_BATCH]
-                    for item, data, descriptors in zip(batch, *_described(src, batch), strict=True):
-                        label = classes[item.class_name].label
-                        writer.write(_example(data, label, item.class_name, item.image_id, descriptors))
-                        classes[item.class_name].written += 1
-    except BaseException:
-        for partial in partials:
-            partial.unlink(missing_ok=True)
-        raise
-    for partial, name in zip(partials, names, strict=True):
-        settle(partial, out / name)
-    for stale in own - set(names):
-        (out / stale).unlink(missing_ok=True)
-    return names
+    for index, name in enumerate(names):
+        with tf.io.TFRecordWriter(str(out / (name + PARTIAL_SUFFIX))) as writer:
+            shard = accepted[index * shard_size : (index + 1) * shard_size]
+            for start in range(0, len(shard), features.DESCRIBE_BATCH):
+                batch = shard[start : start + features.DESCRIBE_BATCH]
+                for item, data, descriptors in zip(batch, *_described(src, batch, max_bytes), strict=True):
+                    label = classes[item.class_name].label
+                    writer.write(_example(data, label, item.class_name, item.image_id, descriptors))
+                    classes[item.class_name].written += 1
+
+
+def _write_error(error: BaseException, out: pathlib.Path) -> BaseException:
+    """A failed write (full disk, no permission) as one line naming the folder; any other error unchanged."""
+    import tensorflow as tf
+
+    if isinstance(error, OSError):
+        return IngestError(f"cannot write to {display(out)}: {error.strerror or error}")
+    if isinstance(error, tf.errors.OpError) and not isinstance(error, tf.errors.InvalidArgumentError):
+        return IngestError(f"cannot write to {display(out)}: {error.message.split('; ')[-1]}")
+    return error
 
 
 def import_images(
@@ -258,6 +272,7 @@ def import_images(
     overwrite: bool = False,
     shard_size: int = 1000,
     max_pixels: int = features.MAX_IMAGE_PIXELS,
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
     progress: Callable[[int, int], None] | None = None,
 ) -> ImportReport:
     """Import class folders under `src` into TFRecord shards and a manifest under `out`.
@@ -267,6 +282,8 @@ def import_images(
     """
     if shard_size < 1:
         raise IngestError("shard size must be at least 1")
+    if max_file_bytes < 1:
+        raise IngestError(f"the byte limit per file must be at least 1, got {max_file_bytes:,}")
     if not 1 <= max_pixels <= features.MAX_IMAGE_PIXELS:
         raise IngestError(
             f"max_pixels must lie between 1 and {features.MAX_IMAGE_PIXELS:,} (the most the model's decoder "
@@ -275,19 +292,12 @@ def import_images(
     src, out = src.resolve(), out.resolve()
     source = _read_source(src, clean_class)
     own = check_output(src, out, overwrite)
-    accepted, classes, skipped = _scan(src, source.folders, clean_class, max_pixels, progress)
+    accepted, classes, skipped = _scan(src, source.folders, clean_class, max_file_bytes, max_pixels, progress)
     skipped = source.skipped + skipped
     if strict and skipped:
         listing = "; ".join(f"{s['path']}: {s['reason']}" for s in skipped)
         raise IngestError(f"--strict: {len(skipped)} file(s) could not be imported: {listing}")
-    created = not out.exists()
-    out.mkdir(parents=True, exist_ok=True)
-    try:
-        shards = _write_shards(src, out, accepted, classes, shard_size, own)
-    except BaseException:
-        if created:
-            out.rmdir()
-        raise
+    names = _shard_names(len(accepted), shard_size)
     report = ImportReport(
         source=display(src),
         output=display(out),
@@ -295,7 +305,22 @@ def import_images(
         classes=classes,
         skipped=skipped,
         ignored_root_files=source.root_files,
-        shards=shards,
+        shards=names,
     )
-    write_manifest(out, report.to_json())
+    created = not out.exists()
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        _write_partials(src, out, accepted, classes, names, shard_size, max_file_bytes)
+        stage_manifest(out, report.to_json())
+    except BaseException as error:
+        for partial in [*names, MANIFEST_NAME]:
+            (out / (partial + PARTIAL_SUFFIX)).unlink(missing_ok=True)
+        if created and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()
+        raise _write_error(error, out) from None
+    for name in names:
+        settle(out / (name + PARTIAL_SUFFIX), out / name)
+    for stale in own - set(names):
+        (out / stale).unlink(missing_ok=True)
+    commit_manifest(out)
     return report

@@ -77,8 +77,11 @@ def settle(written: pathlib.Path, target: pathlib.Path) -> None:
         os.replace(written, target)
 
 
-def write_manifest(out: pathlib.Path, manifest: dict) -> None:
+def stage_manifest(out: pathlib.Path, manifest: dict) -> None:
+    """Write the manifest beside its final name, before any shard is moved in, so a full disk stops the import whole."""
+    (out / (MANIFEST_NAME + PARTIAL_SUFFIX)).write_text(json.dumps(manifest, indent=2) + "\n")
+
+
+def commit_manifest(out: pathlib.Path) -> None:
     """Replace the manifest in one step, so a reader never sees half of it."""
-    partial = out / (MANIFEST_NAME + PARTIAL_SUFFIX)
-    partial.write_text(json.dumps(manifest, indent=2) + "\n")
-    os.replace(partial, out / MANIFEST_NAME)
+    os.replace(out / (MANIFEST_NAME + PARTIAL_SUFFIX), out / MANIFEST_NAME)

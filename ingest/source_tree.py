@@ -10,6 +10,7 @@ import enum
 import errno
 import os
 import pathlib
+import re
 import stat
 
 
@@ -19,6 +20,7 @@ class Kind(enum.Enum):
     SKIP = "skip"
 
 
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 _SPECIAL_FILES = (
     (stat.S_ISFIFO, "FIFO"),
     (stat.S_ISSOCK, "socket"),
@@ -28,8 +30,13 @@ _SPECIAL_FILES = (
 
 
 def display(path: os.PathLike | str) -> str:
-    """A path as printable text: bytes that are not UTF-8 shown as \\xNN escapes instead of crashing a print."""
-    return os.fsencode(path).decode("utf-8", "backslashreplace")
+    """A path as printable text: bytes that are not UTF-8 and control characters shown as \\xNN escapes.
+
+    Undecodable bytes would crash a print; a name holding an ANSI escape
+    sequence would recolour or rewrite the user's terminal.
+    """
+    text = os.fsencode(path).decode("utf-8", "backslashreplace")
+    return _CONTROL.sub(lambda match: f"\\x{ord(match.group()):02x}", text)
 
 
 def is_utf8(name: str) -> bool:

@@ -9,12 +9,14 @@ being read as span 1 beside the real one.
 """
 from __future__ import annotations
 
+import contextlib
 import pathlib
 import re
 
 from ingest.errors import IngestError
 from ingest.importer import SHARD_PATTERN, ImportReport, import_images
 from ingest.source_tree import display
+from ingest.span_claim import SpanBusy, span_claim
 
 SPAN_PREFIX = "span-"
 SPAN_SHARD_PATTERN = f"{SPAN_PREFIX}{{SPAN}}/{SHARD_PATTERN}"
@@ -72,10 +74,11 @@ def import_span(
 ) -> tuple[int, ImportReport]:
     """Imports `src` as span `span` of `data_dir`, or as the next free span; returns the span and the report.
 
-    A new span's folder is claimed with one mkdir, so two imports at once take
-    different numbers. Replacing an existing span needs `overwrite`, like the
-    importer's own output folder; unchanged shards keep their dates, so the
-    cached run stays cached.
+    Every import claims its span for as long as it runs (ingest/span_claim.py),
+    so two imports into one span never write it at once: the second is refused,
+    naming the first; without --span it takes the next free number instead.
+    Replacing an existing span needs `overwrite`, like the importer's own output
+    folder; unchanged shards keep their dates, so the cached run stays cached.
     """
     if span is not None and span < FIRST_SPAN:
         raise IngestError(f"--span must be {FIRST_SPAN} or more, got {span}")
@@ -87,33 +90,42 @@ def import_span(
             "folder, or move them away and import again"
         )
     created = not data_dir.exists()
-    data_dir.mkdir(parents=True, exist_ok=True)
-    target, claimed = _claim(data_dir, span)
     try:
-        report = import_images(src, target, overwrite=overwrite, **import_args)
-    except BaseException:
-        for made, folder in ((claimed, target), (created, data_dir)):
-            if made and folder.is_dir() and not any(folder.iterdir()):
-                folder.rmdir()
+        with contextlib.ExitStack() as claim:
+            data_dir.mkdir(parents=True, exist_ok=True)
+            target, made = _claim(claim, data_dir, span)
+            try:
+                report = import_images(src, target, overwrite=overwrite, **import_args)
+            except BaseException:
+                if made and target.is_dir() and not any(target.iterdir()):
+                    target.rmdir()
+                raise
+    except BaseException as error:
+        if created and data_dir.is_dir() and not any(data_dir.iterdir()):
+            data_dir.rmdir()
+        if isinstance(error, OSError):
+            raise IngestError(f"cannot write to {display(error.filename or data_dir)}: {error.strerror or error}") from None
         raise
     return int(target.name.removeprefix(SPAN_PREFIX)), report
 
 
-def _claim(data_dir: pathlib.Path, span: int | None) -> tuple[pathlib.Path, bool]:
-    """The span folder to write, and whether this import created it (and so removes it on failure)."""
+def _claim(claim: contextlib.ExitStack, data_dir: pathlib.Path, span: int | None) -> tuple[pathlib.Path, bool]:
+    """The span folder to write, held in `claim`, and whether this import created it (so removes it on failure)."""
     if span is not None:
+        claim.enter_context(span_claim(data_dir, span))
         target = span_dir(data_dir, span)
-        try:
-            target.mkdir()
-        except FileExistsError:
-            return target, False
-        return target, True
+        made = not target.exists()
+        target.mkdir(exist_ok=True)
+        return target, made
     number = max(span_numbers(data_dir), default=FIRST_SPAN - 1) + 1
     while True:
         target = span_dir(data_dir, number)
-        try:
-            target.mkdir()
+        with contextlib.ExitStack() as attempt:
+            try:
+                attempt.enter_context(span_claim(data_dir, number))
+                target.mkdir()
+            except (SpanBusy, FileExistsError):
+                number += 1
+                continue
+            claim.enter_context(attempt.pop_all())
             return target, True
-        except FileExistsError:
-            number += 1
-

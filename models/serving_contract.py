@@ -40,18 +40,24 @@ DEFAULT_MODEL_NAME = "leather"
 SAVED_MODEL_FILE = "saved_model.pb"
 
 
+MAX_VERSION = 2**63 - 1
+"""The largest version: TF Serving's protos carry a version as an int64, and a version is positive."""
+
+
 def version_folders(names: Iterable[str]) -> list[tuple[int, str]]:
     """The version folders among a model directory's entry names, newest first, as (version, name).
 
     The Pusher writes each version to a folder named by its number and TF Serving
-    serves the folders whose names are numbers, so a name is a version only when it
-    is ASCII digits: `str.isdigit` would also take "²", which `int` refuses. Names
-    may end in "/" as cloud storage lists folders. Whether a folder is complete
-    (holds SAVED_MODEL_FILE) is for its reader to check on its own file system.
+    serves the folders whose names parse as a positive int64, so a name is a
+    version only when it is ASCII digits of a number from 1 to MAX_VERSION:
+    `str.isdigit` would also take "²", which `int` refuses, and a version beyond
+    int64 fails every request that names it. Names may end in "/" as cloud
+    storage lists folders. Whether a folder is complete (holds SAVED_MODEL_FILE)
+    is for its reader to check on its own file system.
     """
     versions = []
     for name in names:
         stripped = name.rstrip("/")
-        if stripped.isascii() and stripped.isdigit():
+        if stripped.isascii() and stripped.isdigit() and 0 < int(stripped) <= MAX_VERSION:
             versions.append((int(stripped), stripped))
     return sorted(versions, reverse=True)

@@ -13,7 +13,16 @@ versions (`latest`, one by default), all of them, or a `specific` list. A new
 version is prepared (its warmup requests replayed) before it is published, and
 loaded versions are published as one new immutable mapping, so a swap is a
 single assignment: a request that already holds a `LoadedModel` finishes on it
-while new requests see the new, warm version.
+while new requests see the new, warm version. Requests read that mapping and
+never take the lock a poll holds while it loads.
+
+TensorFlow loads a private local copy of each version (serving.version_staging),
+so a read that hangs costs only the load timeout, after which the version has
+failed, not the whole server. And like TF Serving's availability-preserving
+policy, a version leaves only once another serves in its place: when the newest
+version's folder is deleted, it keeps serving until the next one on disk has
+loaded, and it goes without a successor only when no version the policy wants is
+left on disk.
 """
 from __future__ import annotations
 
@@ -28,12 +37,11 @@ from collections.abc import Callable, Mapping
 import tensorflow as tf
 from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
 
-from models.serving_contract import SAVED_MODEL_FILE, version_folders
+from models.serving_contract import SAVED_MODEL_FILE
+from serving.version_scan import Fingerprint, VersionScan, fingerprint
+from serving.version_staging import DEFAULT_LOAD_TIMEOUT, Staging
 
 log = logging.getLogger(__name__)
-
-# A version directory's files as (relative path, size, mtime); None when it vanished mid-scan.
-Fingerprint = tuple[tuple[str, int, int], ...] | None
 
 
 class NoVersionLoaded(Exception):
@@ -51,7 +59,11 @@ class VersionNotLoaded(Exception):
 
 @dataclasses.dataclass(frozen=True)
 class LoadedModel:
-    """One loaded version: its callable signatures and their SignatureDefs for metadata."""
+    """One loaded version: its callable signatures and their SignatureDefs for metadata.
+
+    `path` is the version's folder, as logs and metrics name it; `copy` the
+    private copy TensorFlow read it from (serving.version_staging), if any.
+    """
 
     version: int
     path: pathlib.Path
@@ -59,6 +71,12 @@ class LoadedModel:
     signature_defs: Mapping[str, meta_graph_pb2.SignatureDef]
     # The restored object owns the variables the signatures read; it lives as long as this does.
     root: object = dataclasses.field(repr=False)
+    copy: pathlib.Path | None = None
+
+    @property
+    def files(self) -> pathlib.Path:
+        """Where to read the version's files without touching a slow or stalled file system again."""
+        return self.copy or self.path
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,6 +121,8 @@ class ModelStore:
     """Loads the complete versions its policy names under `base_dir` on each `poll()` and serves them by number.
 
     The policy may be replaced between polls (`policy` is read once per poll).
+    Reading a version's files may take `load_timeout` seconds; `close()` removes
+    the private copies of the loaded versions.
     """
 
     def __init__(
@@ -111,9 +131,12 @@ class ModelStore:
         policy: VersionPolicy = VersionPolicy(),
         prepare: Prepare | None = None,
         on_load: LoadListener | None = None,
+        load_timeout: float = DEFAULT_LOAD_TIMEOUT,
     ) -> None:
         self.base_dir = pathlib.Path(base_dir)
         self.policy = policy
+        self._scan = VersionScan(self.base_dir)
+        self._staging = Staging(load_timeout)
         self._prepare = prepare
         self._on_load = on_load
         self._models: Mapping[int, LoadedModel] = types.MappingProxyType({})
@@ -150,91 +173,104 @@ class ModelStore:
         with self._poll_lock:
             policy = self.policy
             current = self._models
+            on_disk = self._scan.complete_versions()
+            wanted = [version for version in on_disk if policy.specific is None or version in policy.specific]
             kept: dict[int, LoadedModel] = {}
             fingerprints: dict[int, Fingerprint] = {}
             statuses = dict(self._statuses)
-            for version in self._complete_versions():
+            for version in wanted:
                 if len(kept) == policy.latest:
                     break
-                if policy.specific is not None and version not in policy.specific:
-                    continue
                 if version in current:
                     kept[version] = current[version]
                     continue
-                path = self.base_dir / str(version)
-                fingerprints[version] = fingerprint = _fingerprint(path)
-                if fingerprint is None or self._seen.get(version) != fingerprint:
+                fingerprints[version] = stamp = fingerprint(on_disk[version])
+                if stamp is None or self._seen.get(version) != stamp:
                     continue  # first sighting, or still being copied in
-                if self._failed.get(version) == fingerprint:
+                if self._failed.get(version) == stamp:
                     continue  # failed before and unchanged since
-                started = time.monotonic()
-                try:
-                    kept[version] = self._load_and_prepare(version, path)
-                except Exception as error:  # any failure to load must leave the served versions intact
-                    self._told(path, _first_line(error), started)
-                    self._failed[version] = fingerprint
-                    statuses[version] = VersionStatus(version, available=False, error=_first_line(error))
-                    log.warning(
-                        "could not load version %d from %s (%s); still serving %s",
-                        version, path, _first_line(error), list(self.loaded_versions()) or "nothing",
-                    )
-                    continue
-                self._told(path, None, started)
-                self._failed.pop(version, None)
-                statuses[version] = VersionStatus(version, available=True)
-                log.info("loaded version %d from %s", version, path)
+                model = self._try_load(version, on_disk[version], stamp, statuses)
+                if model is not None:
+                    kept[version] = model
             self._seen = fingerprints
-            self._models = types.MappingProxyType(kept)
+            kept.update(_until_replaced(current, kept, wanted))
+            self._models = types.MappingProxyType(dict(sorted(kept.items(), reverse=True)))
             for version in current.keys() - kept.keys():
                 statuses[version] = VersionStatus(version, available=False)
+                self._discard(current[version])
                 log.info("unloaded version %d", version)
             self._statuses = types.MappingProxyType(statuses)
-            return tuple(kept)
+            return tuple(self._models)
+
+    def close(self) -> None:
+        """Removes the private copies of the versions; call once nothing is served any more."""
+        self._staging.close()
+
+    def _try_load(
+        self, version: int, path: pathlib.Path, stamp: Fingerprint, statuses: dict[int, VersionStatus]
+    ) -> LoadedModel | None:
+        """The loaded, prepared version, or None with its failure recorded: the served versions stay."""
+        started = time.monotonic()
+        try:
+            model = self._load_and_prepare(version, path)
+        except Exception as error:  # any failure to load must leave the served versions intact
+            reason = _first_line(error)
+            self._told(path, reason, started)
+            self._failed[version] = stamp
+            statuses[version] = VersionStatus(version, available=False, error=reason)
+            log.warning(
+                "could not load version %d from %s (%s); still serving %s",
+                version, path, reason, list(self.loaded_versions()) or "nothing",
+            )
+            return None
+        self._told(path, None, started)
+        self._failed.pop(version, None)
+        statuses[version] = VersionStatus(version, available=True)
+        log.info("loaded version %d from %s", version, path)
+        return model
 
     def _load_and_prepare(self, version: int, path: pathlib.Path) -> LoadedModel:
-        model = _load(version, path)
-        if self._prepare is not None:
-            self._prepare(model)
+        copy = self._staging.copy(version, path)
+        try:
+            model = _load(version, path, copy)
+            if self._prepare is not None:
+                self._prepare(model)
+        except BaseException:
+            self._staging.discard(copy)
+            raise
         return model
+
+    def _discard(self, model: LoadedModel) -> None:
+        if model.copy is not None:
+            self._staging.discard(model.copy)
 
     def _told(self, path: pathlib.Path, error: str | None, started: float) -> None:
         if self._on_load is not None:
             self._on_load(path, error, time.monotonic() - started)
 
-    def _complete_versions(self) -> list[int]:
-        """Version folders holding a saved_model.pb, newest first; other entries are ignored."""
-        try:
-            names = [entry.name for entry in self.base_dir.iterdir()]
-        except OSError as error:
-            log.warning("cannot list %s: %s", self.base_dir, error)
-            return []
-        return [
-            version
-            for version, name in version_folders(names)
-            if (self.base_dir / name / SAVED_MODEL_FILE).is_file()
-        ]
+
+def _until_replaced(
+    current: Mapping[int, LoadedModel], kept: Mapping[int, LoadedModel], wanted: list[int]
+) -> dict[int, LoadedModel]:
+    """The newest version served now, when it is on its way out and nothing else would serve in its place.
+
+    TF Serving's AvailabilityPreservingPolicy: a version the policy no longer
+    wants is unloaded once a wanted one is ready, or at once when none is on
+    disk; until then the newest of them keeps serving.
+    """
+    if kept or not wanted or not current:
+        return {}
+    newest = max(current)
+    return {newest: current[newest]}
 
 
-def _fingerprint(path: pathlib.Path) -> Fingerprint:
-    """Names, sizes and modification times of every file, to tell a finished copy from one in progress."""
-    entries = []
-    try:
-        for file in path.rglob("*"):
-            if file.is_file():
-                stat = file.stat()
-                entries.append((str(file.relative_to(path)), stat.st_size, stat.st_mtime_ns))
-    except OSError:
-        return None
-    return tuple(sorted(entries))
-
-
-def _load(version: int, path: pathlib.Path) -> LoadedModel:
-    """Restores the SavedModel and reads its SignatureDefs, which tf.saved_model.load does not expose."""
+def _load(version: int, path: pathlib.Path, copy: pathlib.Path) -> LoadedModel:
+    """Restores the SavedModel from its copy and reads its SignatureDefs, which tf.saved_model.load does not expose."""
     saved_model = saved_model_pb2.SavedModel()
-    saved_model.ParseFromString((path / SAVED_MODEL_FILE).read_bytes())
+    saved_model.ParseFromString((copy / SAVED_MODEL_FILE).read_bytes())
     if not saved_model.meta_graphs:
         raise ValueError(f"{path / SAVED_MODEL_FILE} holds no MetaGraph")
-    root = tf.saved_model.load(str(path))
+    root = tf.saved_model.load(str(copy))
     signatures = dict(root.signatures)
     if not signatures:
         raise ValueError(f"{path} has no serving signatures")
@@ -244,6 +280,7 @@ def _load(version: int, path: pathlib.Path) -> LoadedModel:
         signatures=types.MappingProxyType(signatures),
         signature_defs=types.MappingProxyType(dict(saved_model.meta_graphs[0].signature_def)),
         root=root,
+        copy=copy,
     )
 
 

@@ -3,20 +3,15 @@
 For curl users and HTTP probes: model status, metadata and predict (by
 version, label or latest), in TF Serving's JSON shapes (`serving.rest_json`),
 and the Prometheus metrics at TF Serving's path. Errors are {"error": message}
-with TF Serving's HTTP status for the gRPC code. Each connection has a thread, so
-connections are capped (one more is answered 503 and closed) and a client that
-stalls while sending a request, or idles between requests, is cut off after the
-read timeout: stalled clients cannot hold the server's threads.
+with TF Serving's HTTP status for the gRPC code. How many connections, how long a
+client may take and how a body is framed: `serving.rest_connections`. What a
+Predict would cost is counted (serving.request_budget) before it is built.
 """
 from __future__ import annotations
 
-import contextlib
 import http
-import http.server
-import json
 import logging
 import re
-import socket
 import threading
 import time
 
@@ -25,9 +20,12 @@ from google.protobuf import json_format
 from google.protobuf.message import Message
 from tensorflow_serving.apis import get_model_metadata_pb2, get_model_status_pb2, model_pb2
 
+from models.serving_contract import MAX_VERSION
 from serving.metrics import CONTENT_TYPE, METRICS_PATH, ServingMetrics
 from serving.model_api import DEFAULT_SIGNATURE, SIGNATURE_DEF_FIELD, ModelApi
-from serving.request_error import RequestError
+from serving.request_budget import check_predict
+from serving.request_error import RequestError, shortened
+from serving.rest_connections import BoundedRequestHandler, CappedHTTPServer
 from serving.rest_json import bad_request, predict_answer, predict_request, request_json, signature_name
 
 log = logging.getLogger(__name__)
@@ -37,7 +35,7 @@ _ROUTE = re.compile(
     r"(?:/versions/(?P<version>[0-9]+)|/labels/(?P<label>[^/:]+))?"
     r"(?P<action>/metadata|:predict|:classify|:regress)?"
 )
-_MAX_VERSION = 2**63 - 1  # versions are int64, as in TF Serving's ModelSpec
+_POLL_SECONDS = 0.05  # how soon stop() is noticed by the serving loop
 _INFERENCE_ACTIONS = {":predict": "Predict", ":classify": "Classify", ":regress": "Regress"}
 _HTTP_STATUS = {
     grpc.StatusCode.INVALID_ARGUMENT: http.HTTPStatus.BAD_REQUEST,
@@ -58,10 +56,10 @@ _HTTP_STATUS = {
 def _model_spec(route: re.Match) -> model_pb2.ModelSpec:
     spec = model_pb2.ModelSpec(name=route["name"])
     if route["version"]:
-        version = int(route["version"])
-        if version > _MAX_VERSION:
-            raise bad_request(f"version {route['version']} is out of range: versions are at most {_MAX_VERSION}")
-        spec.version.value = version
+        digits = route["version"].lstrip("0") or "0"
+        if len(digits) > len(str(MAX_VERSION)) or int(digits) > MAX_VERSION:
+            raise bad_request(f"version {shortened(digits, 60)} is out of range: versions are at most {MAX_VERSION}")
+        spec.version.value = int(digits)
     elif route["label"]:
         spec.version_label = route["label"]
     return spec
@@ -73,49 +71,6 @@ def _as_json(message: Message) -> dict:
     )
 
 
-def _json_bytes(answer: dict) -> bytes:
-    return json.dumps(answer).encode()
-
-
-class _CappedHTTPServer(http.server.ThreadingHTTPServer):
-    """A thread per connection, at most `max_connections` of them; one more is answered 503 and closed."""
-
-    daemon_threads = True
-
-    def __init__(self, address: tuple[str, int], handler: type, max_connections: int) -> None:
-        self.max_connections = max_connections
-        self._connections = threading.BoundedSemaphore(max_connections)
-        super().__init__(address, handler)
-
-    def process_request(self, request: socket.socket, client_address: tuple) -> None:
-        if self._connections.acquire(blocking=False):
-            super().process_request(request, client_address)
-            return
-        body = _json_bytes({"error": f"too many connections (at most {self.max_connections}); retry later"})
-        try:
-            request.setblocking(False)
-            with contextlib.suppress(BlockingIOError):
-                request.recv(65536)  # what the client sent already: closing on unread bytes would reset the answer
-            request.settimeout(1.0)
-            request.sendall(
-                b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nConnection: close\r\n"
-                + f"Content-Length: {len(body)}\r\n\r\n".encode()
-                + body
-            )
-        except OSError:
-            pass  # the refused client went away first; there is nobody left to tell
-        self.shutdown_request(request)
-
-    def process_request_thread(self, request: socket.socket, client_address: tuple) -> None:
-        try:
-            super().process_request_thread(request, client_address)
-        finally:
-            self._connections.release()
-
-    def handle_error(self, request: socket.socket, client_address: tuple) -> None:
-        log.debug("connection from %s ended with an error", client_address, exc_info=True)
-
-
 class RestFront:
     """An HTTP server answering TF Serving's REST paths from a ModelApi (the one the gRPC host uses, if any).
 
@@ -125,13 +80,12 @@ class RestFront:
     def __init__(self, api: ModelApi, host: str, port: int, metrics: ServingMetrics | None = None) -> None:
         self.api = api
         self.metrics = metrics
-        self.max_body_bytes = api.limits.max_message_bytes
-        self._httpd = _CappedHTTPServer(
-            (host, port), _handler(self, api.limits.rest_read_timeout), api.limits.rest_max_connections
-        )
+        self._httpd = CappedHTTPServer((host, port), _handler(self), api.limits.rest_max_connections)
         self.host = host
         self.port = self._httpd.server_address[1]
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="rest-front", daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, args=(_POLL_SECONDS,), name="rest-front", daemon=True
+        )
 
     @property
     def address(self) -> str:
@@ -180,7 +134,10 @@ class RestFront:
             # Only to learn the input dtypes: the request itself asks for the spec as sent, so a
             # version swapped in meanwhile answers it instead of failing it.
             _, _, function = self.api.predict_signature(spec)
-            request, rows = predict_request(spec, payload, function.structured_input_signature[1])
+            request, rows = predict_request(
+                spec, payload, function.structured_input_signature[1], self.api.limits.max_batch_size
+            )
+            check_predict(request, self.api.limits)
             return predict_answer(self.api.predict(request), rows)
         except RequestError as error:
             code = error.code
@@ -195,54 +152,35 @@ class RestFront:
                 )
 
 
-def _handler(front: RestFront, read_timeout: float) -> type[http.server.BaseHTTPRequestHandler]:
-    class Handler(http.server.BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        # Every read and write on the connection; a timed-out read closes it (BaseHTTPRequestHandler).
-        timeout = read_timeout
+def _handler(front: RestFront) -> type[BoundedRequestHandler]:
+    limits = front.api.limits
+
+    class Handler(BoundedRequestHandler):
+        timeout = limits.rest_read_timeout
+        header_timeout = limits.rest_header_timeout
+        max_body_bytes = limits.max_message_bytes
 
         def do_GET(self) -> None:
             if self.path.split("?", 1)[0] == METRICS_PATH and front.metrics is not None:
-                self._send_bytes(http.HTTPStatus.OK, front.metrics.page(), CONTENT_TYPE)
+                self.send_bytes(http.HTTPStatus.OK, front.metrics.page(), CONTENT_TYPE)
                 return
             self._respond(b"")
 
         def do_POST(self) -> None:
-            length_header = self.headers.get("Content-Length") or "0"
-            if not length_header.isdigit():
-                self._send(http.HTTPStatus.LENGTH_REQUIRED, {"error": "a POST needs a numeric Content-Length"})
-                self.close_connection = True
-                return
-            length = int(length_header)
-            if length > front.max_body_bytes:
-                self._send(
-                    http.HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
-                    {"error": f"request body of {length} bytes is larger than max ({front.max_body_bytes})"},
-                )
-                self.close_connection = True
-                return
-            self._respond(self.rfile.read(length))
+            body = self.read_body()
+            if body is not None:
+                self._respond(body)
 
         def _respond(self, body: bytes) -> None:
             try:
-                self._send(http.HTTPStatus.OK, front.answer(self.command, self.path, body))
+                self.send_json(http.HTTPStatus.OK, front.answer(self.command, self.path, body))
             except RequestError as error:
-                self._send(_HTTP_STATUS.get(error.code, http.HTTPStatus.INTERNAL_SERVER_ERROR), {"error": error.message})
+                status = _HTTP_STATUS.get(error.code, http.HTTPStatus.INTERNAL_SERVER_ERROR)
+                self.send_json(status, {"error": error.message})
             except Exception as error:  # a bug on our side must still answer the client
-                log.exception("%s %s failed", self.command, self.path)
-                self._send(http.HTTPStatus.INTERNAL_SERVER_ERROR, {"error": f"{self.command} {self.path} failed: {error}"})
-
-        def _send(self, status: http.HTTPStatus, answer: dict) -> None:
-            self._send_bytes(status, _json_bytes(answer), "application/json")
-
-        def _send_bytes(self, status: http.HTTPStatus, data: bytes, content_type: str) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, format: str, *args: object) -> None:
-            log.debug("%s %s", self.address_string(), format % args)
+                path = shortened(self.path, 200)
+                log.exception("%s %s failed", self.command, path)
+                message = shortened(f"{self.command} {path} failed: {error}")
+                self.send_json(http.HTTPStatus.INTERNAL_SERVER_ERROR, {"error": message})
 
     return Handler

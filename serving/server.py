@@ -26,6 +26,7 @@ from serving.model_config import ModelConfig, read_model_config
 from serving.model_store import LoadedModel, ModelStore, VersionPolicy
 from serving.request_log import RequestLog
 from serving.request_log_settings import RequestLogSettings
+from serving.version_staging import DEFAULT_LOAD_TIMEOUT
 from serving.warmup import WarmupError, replay
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,8 @@ class ServingServer:
     nothing. `num_versions` is the latest policy's count without such a file.
     With `request_log`, a sample of the successful Predict and Classify calls is
     written there as TF Serving's PredictionLogs (serving.request_log).
+    A version whose files take longer than `load_timeout` seconds to read has
+    failed to load (serving.version_staging).
     """
 
     def __init__(
@@ -57,6 +60,7 @@ class ServingServer:
         model_config_file: pathlib.Path | None = None,
         warm_up: bool = True,
         request_log: RequestLogSettings | None = None,
+        load_timeout: float = DEFAULT_LOAD_TIMEOUT,
     ) -> None:
         self.model_name = model_name
         self._config_file = model_config_file
@@ -69,6 +73,7 @@ class ServingServer:
             config.policy if config else VersionPolicy(latest=num_versions),
             prepare=self._warm_up if warm_up else None,
             on_load=self._loaded,
+            load_timeout=load_timeout,
         )
         self.request_log = None if request_log is None else RequestLog(request_log)
         self.metrics = ServingMetrics(
@@ -109,7 +114,10 @@ class ServingServer:
         return self.port
 
     def stop(self, grace: float = 5.0) -> None:
-        """Stops polling, refuses new calls, lets calls in flight finish for up to `grace` seconds, closes the log."""
+        """Stops polling, refuses new calls, lets calls in flight finish for up to `grace` seconds, closes the log.
+
+        A poll still loading a version gets another `grace` seconds; then its version's private copy goes.
+        """
         self._stopping.set()
         self._grpc.stop(grace)
         if self._batcher is not None:
@@ -117,7 +125,8 @@ class ServingServer:
         if self.request_log is not None:
             self.request_log.close()
         if self._poller.is_alive():
-            self._poller.join()
+            self._poller.join(grace)  # not for a load stuck reading its files: the poller is a daemon thread
+        self.store.close()
         log.info("stopped serving model '%s' on %s", self.model_name, self.address)
 
     def __enter__(self) -> ServingServer:

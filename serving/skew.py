@@ -5,7 +5,9 @@ importer ran on the training photos), summarised by TFDV, and compared with
 the training statistics by TFDV's own skew check (`validate_statistics` with
 `serving_statistics`), using the schema's `skew_comparator` on each
 descriptor: a Jensen-Shannon divergence between the two histograms, 0 for the
-same distribution and 1 for disjoint ones, against the schema's threshold.
+same distribution and 1 for disjoint ones, against the schema's threshold (a
+descriptor constant on one side, the share of photos that differ:
+models/divergence.py).
 """
 from __future__ import annotations
 
@@ -89,7 +91,7 @@ def compare(
         )
     anomalies = tfdv.validate_statistics(training, schema, serving_statistics=serving)
     try:
-        return divergence_rows(anomalies, schema, "skew_comparator")
+        return divergence_rows(anomalies, schema, "skew_comparator", training, serving)
     except ComparisonError as error:
         raise SkewCheckError(str(error)) from None
 

@@ -23,7 +23,8 @@ def _dtype_name(dtype: int) -> str:
         return f"dtype {dtype}"
 
 
-def _declared_shape(alias: str, proto: tensor_pb2.TensorProto) -> list[int]:
+def declared_shape(alias: str, proto: tensor_pb2.TensorProto) -> list[int]:
+    """The shape a TensorProto declares, which its values are expanded to; refused unless fully defined."""
     shape = proto.tensor_shape
     if shape.unknown_rank or any(dim.size < 0 for dim in shape.dim):
         raise RequestError(
@@ -65,7 +66,7 @@ def input_tensors(
                 f"input '{alias}' of signature '{signature_name}' must be "
                 f"{_dtype_name(spec.dtype.as_datatype_enum)}, got {_dtype_name(proto.dtype)}",
             )
-        shape = _declared_shape(alias, proto)
+        shape = declared_shape(alias, proto)
         if not spec.shape.is_compatible_with(shape):
             raise RequestError(
                 grpc.StatusCode.INVALID_ARGUMENT,
@@ -102,7 +103,9 @@ def serialized_examples(request_input: input_pb2.Input) -> list[bytes]:
     """The request's tf.Examples as the serialized strings a tf.Example signature takes.
 
     With a context, the context is merged into each example as TF Serving does, by
-    concatenating the serialized protos (the example's own features win).
+    concatenating the serialized protos (the example's own features win). That copies
+    the context once per example: the transports count both first
+    (serving.request_budget.check_classify).
     """
     kind = request_input.WhichOneof("kind")
     if kind == "example_list":

@@ -31,14 +31,21 @@ class WarmupError(Exception):
     """The warmup file cannot be read, holds too many records, or a record failed; the version does not load."""
 
 
-def warmup_records(version_dir: pathlib.Path) -> list[prediction_log_pb2.PredictionLog]:
-    """The version's warmup records in file order; none when it has no warmup file."""
-    path = version_dir / WARMUP_REQUESTS_FILE
-    if not path.is_file():
+def warmup_records(
+    version_dir: pathlib.Path, named: pathlib.Path | None = None
+) -> list[prediction_log_pb2.PredictionLog]:
+    """The version's warmup records in file order; none when it has no warmup file.
+
+    Errors name the file under `named` (the version's own folder when
+    `version_dir` is its private copy), the one its owner knows.
+    """
+    source = version_dir / WARMUP_REQUESTS_FILE
+    path = (named or version_dir) / WARMUP_REQUESTS_FILE
+    if not source.is_file():
         return []
     records = []
     try:
-        for index, record in enumerate(tf.data.TFRecordDataset(str(path)).as_numpy_iterator()):
+        for index, record in enumerate(tf.data.TFRecordDataset(str(source)).as_numpy_iterator()):
             if index == MAX_WARMUP_RECORDS:
                 raise WarmupError(f"{path} holds more than {MAX_WARMUP_RECORDS} records, TF Serving's maximum")
             try:
@@ -52,7 +59,7 @@ def warmup_records(version_dir: pathlib.Path) -> list[prediction_log_pb2.Predict
 
 def replay(model: LoadedModel, answer: Answer) -> int:
     """Answers each warmup record of `model` and returns how many there were."""
-    records = warmup_records(model.path)
+    records = warmup_records(model.files, model.path)
     for index, record in enumerate(records):
         try:
             answer(model, record)

@@ -74,3 +74,16 @@ def test_inspect_command_names_an_unreadable_image(tmp_path, capsys):
     assert main(["inspect", str(bad), "--server", "localhost:1"]) == 1
     error = capsys.readouterr().err
     assert "cannot read image" in error and "bad.jpg" in error
+
+
+def test_inspect_names_a_photo_whose_header_claims_more_than_pillow_decodes(tmp_path, capsys):
+    from image_support import jpeg_claiming
+
+    bomb = tmp_path / "bomb.jpg"
+    bomb.write_bytes(jpeg_claiming(20000, 15000))
+    assert main(["inspect", str(bomb), "--server", "localhost:1"]) == 1
+    err = capsys.readouterr().err
+    assert err.splitlines() == [
+        f"leather: error: cannot read image {bomb}: Image size (300000000 pixels) exceeds limit of 178956970 pixels, "
+        "could be decompression bomb DOS attack."
+    ]

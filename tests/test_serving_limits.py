@@ -4,7 +4,9 @@ Model work is observed through a stand-in signature that sleeps per call and
 records how many elements each call got, so a test can tell work done from
 work refused without a model that is slow by accident.
 """
+import concurrent.futures
 import pathlib
+import select
 import socket
 import subprocess
 import sys
@@ -223,3 +225,51 @@ def test_stalled_rest_clients_are_cut_off_and_connections_are_capped(slow_rest):
     assert beyond_cap == 503
     assert closed == [b"", b""]
     assert _status_code(url) == 200
+
+
+@pytest.fixture
+def trickling_rest(tmp_path, push, serve) -> Iterator[RestFront]:
+    """A REST front giving 0.5 s to the end of the headers and 1 s to the end of the body, 0.8 s per read."""
+    push(tmp_path, 1)
+    limits = ServingLimits(rest_header_timeout=0.5, rest_read_timeout=1.0, rest_max_connections=4)
+    server = serve(tmp_path, limits=limits)
+    wait_for_versions(server, (1,))
+    front = RestFront(server.api, "127.0.0.1", 0)
+    front.start()
+    yield front
+    front.stop()
+
+
+def _seconds_until_cut(port: int, head: bytes, drip: bytes, give_up: float = 3.0) -> float:
+    """Sends `head`, then `drip` every 0.1 s (well within any read timeout) until the server hangs up."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as connection:
+        started = time.monotonic()
+        connection.sendall(head)
+        while time.monotonic() - started < give_up:
+            if select.select([connection], [], [], 0.1)[0]:
+                try:
+                    if connection.recv(4096) == b"":
+                        break
+                except ConnectionResetError:
+                    break
+            try:
+                connection.sendall(drip)
+            except OSError:
+                break
+        return time.monotonic() - started
+
+
+def test_rest_clients_trickling_headers_or_a_body_are_cut_off_at_the_whole_request_bound(trickling_rest):
+    port = trickling_rest.port
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        headers = pool.submit(_seconds_until_cut, port, b"GET /v1/models/leather HTTP/1.1\r\n", b"X-Slow: 1\r\n")
+        body = pool.submit(
+            _seconds_until_cut, port, b"POST /v1/models/leather:predict HTTP/1.1\r\nContent-Length: 900\r\n\r\n", b" "
+        )
+        time.sleep(0.2)
+        meanwhile = _status_code(f"http://127.0.0.1:{port}/v1/models/leather")
+        cut_headers, cut_body = headers.result(), body.result()
+
+    assert meanwhile == 200
+    assert 0.4 < cut_headers < 1.0, f"headers trickled for {cut_headers:.2f} s"
+    assert 0.9 < cut_body < 1.6, f"a body trickled for {cut_body:.2f} s"

@@ -4,8 +4,10 @@ None of them may reach the server's log at error level (where a traceback
 would go), and a bad element in a batch is named by its index, as `leather
 classify` names the file.
 """
+import http.client
 import json
 import logging
+import socket
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -110,7 +112,12 @@ def _http(url: str, data: bytes | None = None) -> tuple[int, str]:
          "nests JSON arrays or objects too deeply"),
         ("/versions/99999999999999999999", None, "version 99999999999999999999 is out of range"),
         ("/versions/99999999999999999999:predict", b"{}", "version 99999999999999999999 is out of range"),
+        ("/versions/" + "9" * 5000, None, "version 99999999999999999999"),
+        ("/versions/" + "9" * 5000 + ":predict", b"{}", "is out of range"),
+        (":predict", b'{"signature_name": "predict_image", "instances": [' + b"7" * 5000 + b"]}", "not JSON"),
+        (":predict", b'{"signature_name": "predict_image", "instances": [' + b"7" * 4000 + b"]}", "image_bytes"),
     ],
+    ids=lambda value: repr(value)[:40],
 )
 def test_rest_client_mistakes_are_400_with_one_line(served, rest_url, path, body, fragment):
     _, _, errors = served
@@ -119,4 +126,63 @@ def test_rest_client_mistakes_are_400_with_one_line(served, rest_url, path, body
 
     assert status == 400
     assert fragment in message and "\n" not in message
+    assert len(message) < 600
+    assert errors() == []
+
+
+def test_a_refused_request_with_a_huge_path_writes_one_short_log_line(served, rest_url, caplog):
+    _, _, errors = served
+    caplog.set_level(logging.DEBUG, logger="serving.rest")
+    caplog.clear()
+
+    status, _ = _http(rest_url + "/versions/" + "9" * 60_000)
+
+    lines = [record.getMessage() for record in caplog.records if record.name.startswith("serving.rest")]
+    assert status == 400
+    assert len(lines) <= 1 and all(len(line) < 600 for line in lines)
+    assert errors() == []
+
+
+def _raw_post(url: str, headers: bytes, body: bytes = b"{}") -> tuple[int, str]:
+    """Answers a hand-framed POST (urllib would fix its headers) with status and error message."""
+    address = url.split("/")[2].split(":")
+    with socket.create_connection((address[0], int(address[1])), timeout=5) as connection:
+        connection.sendall(b"POST /v1/models/leather:predict HTTP/1.1\r\nHost: x\r\n" + headers + b"\r\n" + body)
+        answer = http.client.HTTPResponse(connection)
+        answer.begin()
+        return answer.status, json.loads(answer.read())["error"]
+
+
+@pytest.mark.parametrize(
+    ("headers", "status", "fragment"),
+    [
+        (b"Content-Length: abc\r\n", 400, "Content-Length must be a number of bytes, not 'abc'"),
+        ("Content-Length: \u00b2\r\n".encode(), 400, "Content-Length must be a number of bytes"),
+        (b"Content-Length: " + b"9" * 5000 + b"\r\n", 413, "larger than max"),
+        (b"Content-Length: 2\r\nContent-Length: 2\r\n", 400, "one Content-Length header, not 2"),
+        (b"Transfer-Encoding: chunked\r\nContent-Length: 2\r\n", 400, "Transfer-Encoding is not supported"),
+    ],
+    ids=lambda value: repr(value)[:40],
+)
+def test_rest_refuses_a_body_whose_length_is_not_one_number(served, rest_url, headers, status, fragment):
+    _, _, errors = served
+
+    answered, message = _raw_post(rest_url, headers)
+
+    assert answered == status
+    assert fragment in message and len(message) < 600
+    assert errors() == []
+
+
+def test_long_names_are_cut_in_what_is_echoed(served, rest_url, jpeg):
+    _, stub, errors = served
+    request = predict_request([jpeg], name="n" * 60_000)
+
+    refused = _refusal(stub, request)
+    status, message = _http(rest_url.replace("/leather", "/" + "w" * 10_000))
+
+    assert refused.code() == grpc.StatusCode.NOT_FOUND
+    assert refused.details().startswith("Servable not found for request: Latest(nnnn")
+    assert 200 < len(refused.details()) < 1000
+    assert status == 404 and "Could not find any versions of model www" in message and len(message) < 1000
     assert errors() == []
