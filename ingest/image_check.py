@@ -7,32 +7,8 @@ the same bytes later: a file Pillow forgives but TensorFlow rejects would fail t
 """
 from __future__ import annotations
 
-import io
-
-from PIL import ImageFile, JpegImagePlugin, PngImagePlugin
-
 from models.features import MAX_IMAGE_PIXELS
-
-_JPEG_MAGIC = b"\xff\xd8\xff"
-_PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-# The format plugins parse the header only. Image.open would also apply Pillow's
-# own decompression-bomb guard, which warns or raises at a limit that is not ours.
-_HEADER_READERS: tuple[tuple[bytes, type[ImageFile.ImageFile]], ...] = (
-    (_JPEG_MAGIC, JpegImagePlugin.JpegImageFile),
-    (_PNG_MAGIC, PngImagePlugin.PngImageFile),
-)
-
-
-def header_size(data: bytes) -> tuple[int, int] | None:
-    """(width, height) declared by a JPEG or PNG header, or None when there is no readable header."""
-    for magic, reader in _HEADER_READERS:
-        if data.startswith(magic):
-            try:
-                with reader(io.BytesIO(data)) as image:
-                    return image.size
-            except (SyntaxError, OSError, ValueError):
-                return None
-    return None
+from models.image_header import JPEG_MAGIC, PNG_MAGIC, header_size
 
 
 def header_problem(head: bytes, max_pixels: int = MAX_IMAGE_PIXELS, *, whole: bool = True) -> str | None:
@@ -43,7 +19,7 @@ def header_problem(head: bytes, max_pixels: int = MAX_IMAGE_PIXELS, *, whole: bo
     """
     if not head:
         return "empty file"
-    if not (head.startswith(_JPEG_MAGIC) or head.startswith(_PNG_MAGIC)):
+    if not (head.startswith(JPEG_MAGIC) or head.startswith(PNG_MAGIC)):
         return "not a JPEG or PNG image"
     size = header_size(head)
     if size is None:

@@ -2,8 +2,7 @@
 
 The servicers only translate: the call's deadline and cancellation become a
 Caller, a RequestError becomes its status, and any other exception an INTERNAL
-answer, so nothing a client sends can crash the server. What a request would
-cost (serving.request_budget) is counted before the model API unpacks it. Each inference call is
+answer, so nothing a client sends can crash the server. Each inference call is
 counted in the metrics with its status code and latency. The server takes as many
 calls at once as the model API lets run and wait (gRPC answers RESOURCE_EXHAUSTED
 beyond), and refuses a port another process listens on: with gRPC's default
@@ -33,7 +32,6 @@ from serving.admission import Caller
 from serving.limits import ServingLimits
 from serving.metrics import INFERENCE_APIS, ServingMetrics
 from serving.model_api import DEFAULT_SIGNATURE, ModelApi
-from serving.request_budget import check_classify, check_predict
 from serving.request_error import RequestError
 
 log = logging.getLogger(__name__)
@@ -99,14 +97,12 @@ class PredictionServicer(_Servicer, prediction_service_pb2_grpc.PredictionServic
     def Predict(
         self, request: predict_pb2.PredictRequest, context: grpc.ServicerContext
     ) -> predict_pb2.PredictResponse:
-        check_predict(request, self._api.limits)
         return self._api.predict(request, _caller(context))
 
     @_answers_errors
     def Classify(
         self, request: classification_pb2.ClassificationRequest, context: grpc.ServicerContext
     ) -> classification_pb2.ClassificationResponse:
-        check_classify(request, self._api.limits)
         return self._api.classify(request, _caller(context))
 
     @_answers_errors

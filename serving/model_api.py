@@ -8,8 +8,8 @@ status codes and their message prefixes ("Servable not found for request: ...",
 says so in docs/serving.md: UNAVAILABLE while nothing is loaded, and Classify
 on predict-style tf.Example signatures too. Every refusal is a RequestError.
 
-Requests that run the model are bounded by the server's limits: elements per
-request (checked before any work), requests running at once and waiting, and the
+Requests that run the model are bounded by the server's limits: elements and
+declared pixels per request (serving.request_budget, checked before any work), requests running at once and waiting, and the
 caller's own deadline, before the model and between chunks of a batch. With
 server-side batching, requests small enough share model calls instead
 (`serving.batching`). Warmup records run through the same code on the version
@@ -39,6 +39,7 @@ from serving.classification import classifier
 from serving.execution import run_signature
 from serving.limits import ServingLimits
 from serving.model_store import LoadedModel, ModelStore, NoVersionLoaded, VersionNotLoaded
+from serving.request_budget import check_classify, check_predict
 from serving.request_error import RequestError
 from serving.request_log import RequestLog
 from serving.tensors import check_batch_size, input_tensors, selected_outputs, serialized_examples
@@ -127,6 +128,7 @@ class ModelApi:
 
     def predict(self, request: predict_pb2.PredictRequest, caller: Caller = Caller()) -> predict_pb2.PredictResponse:
         caller.check()
+        check_predict(request, self.limits)
         response = self._predict(self.resolve(request.model_spec), request, caller, warm_up=False)
         if self.request_log is not None:
             self.request_log.predict(request, response)
@@ -137,6 +139,7 @@ class ModelApi:
     ) -> classification_pb2.ClassificationResponse:
         """Classes and scores per example from a classification signature (serving.classification)."""
         caller.check()
+        check_classify(request, self.limits)
         response = self._classify(self.resolve(request.model_spec), request, caller, warm_up=False)
         if self.request_log is not None:
             self.request_log.classify(request, response)
@@ -157,7 +160,7 @@ class ModelApi:
     ) -> predict_pb2.PredictResponse:
         signature_name = request.model_spec.signature_name or DEFAULT_SIGNATURE
         function = _signature(model, signature_name, grpc.StatusCode.FAILED_PRECONDITION)
-        tensors = input_tensors(function, signature_name, request.inputs, self.limits.max_batch_size)
+        tensors = input_tensors(function, signature_name, request.inputs, self._element_cap(warm_up))
         aliases = selected_outputs(function, request.output_filter)
         outputs = self._run(model, signature_name, function, tensors, caller, warm_up)
         response = predict_pb2.PredictResponse(model_spec=self.model_spec(model, signature_name))
@@ -174,12 +177,17 @@ class ModelApi:
         examples = serialized_examples(request.input)
         if not examples:
             raise RequestError(grpc.StatusCode.INVALID_ARGUMENT, "ClassificationRequest::input is empty.")
-        check_batch_size("ClassificationRequest::input", len(examples), self.limits.max_batch_size)
+        check_batch_size("ClassificationRequest::input", len(examples), self._element_cap(warm_up))
         tensors = {how.input_alias: tf.constant(examples, dtype=tf.string)}
         outputs = self._run(model, signature_name, function, tensors, caller, warm_up)
         return classification_pb2.ClassificationResponse(
             model_spec=self.model_spec(model, signature_name), result=how.result(outputs, len(examples))
         )
+
+    def _element_cap(self, warm_up: bool) -> int | None:
+        """--max-batch-size bounds what clients send; a model's own warmup records (at most 1,000, written at
+        export for batches of up to 32) are the model's own, not a client's, and are replayed whatever it is."""
+        return None if warm_up else self.limits.max_batch_size
 
     def _run(
         self,

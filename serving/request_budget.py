@@ -12,43 +12,22 @@ recognises count no pixels: the model refuses them itself.
 """
 from __future__ import annotations
 
-import io
 import math
 from collections.abc import Iterable, Iterator
 
 import grpc
 import tensorflow as tf
-from PIL import BmpImagePlugin, GifImagePlugin, JpegImagePlugin, PngImagePlugin
 from tensorflow.core.framework import tensor_pb2, types_pb2
 from tensorflow_serving.apis import classification_pb2, predict_pb2
 
 from models.features import IMAGE_KEY
+from models.image_header import declared_pixels
 from models.serving_contract import CLASSIFY_INPUTS, EXAMPLES_INPUT, IMAGE_BYTES_INPUT
 from serving.limits import ServingLimits
 from serving.request_error import RequestError
 from serving.tensors import check_batch_size, declared_shape
 
-# The formats tf.io.decode_image reads, by the bytes it recognises them from, with PIL's header reader for each.
-_HEADER_READERS = (
-    (b"\xff\xd8\xff", JpegImagePlugin.JpegImageFile),
-    (b"\x89PNG", PngImagePlugin.PngImageFile),
-    (b"GIF8", GifImagePlugin.GifImageFile),
-    (b"BM", BmpImagePlugin.BmpImageFile),
-)
 _EXAMPLE_INPUTS = (EXAMPLES_INPUT, CLASSIFY_INPUTS)
-
-
-def declared_pixels(data: bytes) -> int:
-    """Width x height as the image's header declares them; 0 for bytes no decoder takes."""
-    for magic, reader in _HEADER_READERS:
-        if data.startswith(magic):
-            try:
-                # The plugin's reader itself, not Image.open: that warns or raises past PIL's own limit.
-                with reader(io.BytesIO(data)) as image:
-                    return image.width * image.height
-            except Exception:  # noqa: BLE001 - any unreadable header is the decoder's to refuse
-                return 0
-    return 0
 
 
 def _example_pixels(serialized: bytes) -> int | None:

@@ -4,8 +4,9 @@ For curl users and HTTP probes: model status, metadata and predict (by
 version, label or latest), in TF Serving's JSON shapes (`serving.rest_json`),
 and the Prometheus metrics at TF Serving's path. Errors are {"error": message}
 with TF Serving's HTTP status for the gRPC code. How many connections, how long a
-client may take and how a body is framed: `serving.rest_connections`. What a
-Predict would cost is counted (serving.request_budget) before it is built.
+client may take and how a body is framed: `serving.rest_connections`. The
+instances of a body are counted against the batch cap before any tensor is
+built; the model API counts their pixels, as it does for gRPC.
 """
 from __future__ import annotations
 
@@ -23,7 +24,6 @@ from tensorflow_serving.apis import get_model_metadata_pb2, get_model_status_pb2
 from models.serving_contract import MAX_VERSION
 from serving.metrics import CONTENT_TYPE, METRICS_PATH, ServingMetrics
 from serving.model_api import DEFAULT_SIGNATURE, SIGNATURE_DEF_FIELD, ModelApi
-from serving.request_budget import check_predict
 from serving.request_error import RequestError, shortened
 from serving.rest_connections import BoundedRequestHandler, CappedHTTPServer
 from serving.rest_json import bad_request, predict_answer, predict_request, request_json, signature_name
@@ -137,7 +137,6 @@ class RestFront:
             request, rows = predict_request(
                 spec, payload, function.structured_input_signature[1], self.api.limits.max_batch_size
             )
-            check_predict(request, self.api.limits)
             return predict_answer(self.api.predict(request), rows)
         except RequestError as error:
             code = error.code

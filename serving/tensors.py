@@ -33,9 +33,9 @@ def declared_shape(alias: str, proto: tensor_pb2.TensorProto) -> list[int]:
     return [dim.size for dim in shape.dim]
 
 
-def check_batch_size(what: str, size: int, max_batch_size: int) -> None:
-    """Refuses a request of more elements than --max-batch-size before any of them is looked at."""
-    if size > max_batch_size:
+def check_batch_size(what: str, size: int, max_batch_size: int | None) -> None:
+    """Refuses a request of more elements than --max-batch-size (None: no cap) before any of them is looked at."""
+    if max_batch_size is not None and size > max_batch_size:
         raise RequestError(
             grpc.StatusCode.INVALID_ARGUMENT,
             f"{what} holds {size} elements; this server takes at most {max_batch_size} per request "
@@ -47,7 +47,7 @@ def input_tensors(
     function: tf.types.experimental.ConcreteFunction,
     signature_name: str,
     inputs: Mapping[str, tensor_pb2.TensorProto],
-    max_batch_size: int,
+    max_batch_size: int | None,
 ) -> dict[str, tf.Tensor]:
     """Checks names, dtypes and shapes against the signature so mistakes get a clear INVALID_ARGUMENT."""
     specs = function.structured_input_signature[1]

@@ -193,15 +193,6 @@ def test_max_pixels_must_lie_within_what_the_decoder_accepts(tmp_path, max_pixel
         import_images(_minimal(tmp_path / "src"), tmp_path / "out", max_pixels=max_pixels)
 
 
-def test_header_size_reads_png_and_jpeg_without_decoding():
-    from ingest import image_check
-
-    assert image_check.header_size(png_bomb(13000, gray=False)) == (13000, 13000)
-    assert image_check.header_size(jpeg_claiming(20000, 15000)) == (20000, 15000)
-    assert image_check.header_size(image_bytes("L", "PNG", size=(40, 30))) == (40, 30)
-    assert image_check.header_size(b"\xff\xd8\xff not really") is None
-
-
 # Names that are not UTF-8, and output folders the importer does not own
 
 

@@ -2,12 +2,15 @@
 import logging
 import pathlib
 
+import grpc
 import numpy as np
+import pytest
 import tensorflow as tf
 from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
 
 from models.serving_contract import WARMUP_REQUESTS_FILE
 from models.warmup import WARMUP_BATCH_SIZES, warmup_photo
+from serving.limits import ServingLimits
 from serving.model_store import ModelStore
 from serving.warmup import MAX_WARMUP_RECORDS
 
@@ -117,3 +120,20 @@ def test_more_warmup_records_than_tf_serving_allows_fail_the_load_and_no_file_me
 
     (failed,) = [s for s in server.store.statuses() if s.version == 2]
     assert f"holds more than {MAX_WARMUP_RECORDS} records" in failed.error
+
+
+def test_warmup_batches_larger_than_max_batch_size_still_warm_the_version_and_clients_stay_capped(
+    tmp_path, push, serve, connect, images
+):
+    """The warmup file holds batches of up to 32 photos; a station fleet capped at 8 must still get its model."""
+    push(tmp_path, 1)
+    server = serve(tmp_path, limits=ServingLimits(max_batch_size=8))
+    wait_for_versions(server, (1,))
+    stub = predictions_stub(connect(server))
+
+    assert [s.error for s in server.store.statuses()] == [None]
+    assert len(served_answer(stub.Predict(predict_request([images["dark.png"]] * 8), timeout=10))["probability"]) == 8
+    with pytest.raises(grpc.RpcError) as refused:
+        stub.Predict(predict_request([images["dark.png"]] * 9), timeout=10)
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "holds 9 elements; this server takes at most 8" in refused.value.details()
