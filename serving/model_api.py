@@ -9,9 +9,9 @@ says so in docs/serving.md: UNAVAILABLE while nothing is loaded, and Classify
 on predict-style tf.Example signatures too. Every refusal is a RequestError.
 
 Requests that run the model are bounded by the server's limits: elements and
-declared pixels per request (serving.request_budget, checked before any work), requests running at once and waiting, and the
-caller's own deadline, before the model and between chunks of a batch. With
-server-side batching, requests small enough share model calls instead
+declared pixels per request (serving.request_budget, checked before any work),
+requests running at once and waiting, and the caller's own deadline, before the
+model and between chunks of a batch. With server-side batching, requests small enough share model calls instead
 (`serving.batching`). Warmup records run through the same code on the version
 being loaded, before it is published. Successful Predict and Classify calls
 from clients (not warmup) go to the request log, if there is one.
@@ -185,8 +185,8 @@ class ModelApi:
         )
 
     def _element_cap(self, warm_up: bool) -> int | None:
-        """--max-batch-size bounds what clients send; a model's own warmup records (at most 1,000, written at
-        export for batches of up to 32) are the model's own, not a client's, and are replayed whatever it is."""
+        """--max-batch-size bounds what clients send; warmup records (at most 1,000, written at export for
+        batches of up to 32) come from the model itself, so they are replayed whatever the cap."""
         return None if warm_up else self.limits.max_batch_size
 
     def _run(
