@@ -100,7 +100,7 @@ def training_throughput(training: TrainingConfig, input_shape: tuple[int, ...], 
 
 
 def _epoch_seconds(log: str) -> list[float]:
-    """Keras' per-epoch times from a `leather run` log (verbose=2 prints `- 12s/epoch -`)."""
+    """Keras' per-epoch times from a `leather run --verbose` log (verbose=2 prints `- 12s/epoch -`)."""
     return [float(value) / (1000.0 if unit == "ms" else 1.0) for value, unit in EPOCH_TIME.findall(log)]
 
 
@@ -124,7 +124,7 @@ def pipeline_run(data: pathlib.Path, model: str, epochs: int | None, log_dir: pa
     """Wall time of one `leather run` from the image folder, in a fresh workdir (nothing cached); latency of its model."""
     epochs = epochs or TrainingConfig(model=model).training_epochs()
     with tempfile.TemporaryDirectory(prefix=f"train-bench-{model}-") as workdir:
-        command = [str(REPO_ROOT / ".venv" / "bin" / "leather"), "run", "--data", str(data), "--workdir", workdir,
+        command = [str(REPO_ROOT / ".venv" / "bin" / "leather"), "run", "--verbose", "--data", str(data), "--workdir", workdir,
                    "--model", model, "--epochs", str(epochs)]
         start = time.perf_counter()
         result = subprocess.run(command, capture_output=True, text=True)

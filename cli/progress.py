@@ -15,21 +15,24 @@ import sys
 import time
 import warnings
 
+from models.epoch_progress import VERBOSE_ENV
+
 # TensorFlow's C++ log levels: 0 shows everything, 3 hides even the ERROR-level CUDA registration lines.
 TF_CPP_ALL, TF_CPP_NONE = "0", "3"
 NOISY_LOGGERS = ("tensorflow", "apache_beam")
 
 
 def add_verbose_flag(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--verbose", action="store_true", help="show every TensorFlow, TFX and Beam log line and warning")
+    parser.add_argument("--verbose", action="store_true", help="show every TensorFlow, TFX and Beam log line and warning, and Keras' own epoch lines")
 
 
 def configure_output(verbose: bool) -> None:
     """Called before a command runs; TensorFlow has not loaded yet when the command imports it lazily.
 
     `cli/__init__.py` sets the quiet C++ level first, for anything that loads
-    TensorFlow before this runs.
+    TensorFlow before this runs. The Trainer reads VERBOSE_ENV for Keras' epoch lines.
     """
+    os.environ[VERBOSE_ENV] = "1" if verbose else "0"
     if verbose:
         os.environ["TF_CPP_MIN_LOG_LEVEL"] = TF_CPP_ALL
         return

@@ -20,6 +20,7 @@ import numpy as np
 import tensorflow as tf
 
 from models.calibration import threshold_for_recall
+from models.epoch_progress import FROZEN_HEAD_INTERVAL, progress_callback
 
 if TYPE_CHECKING:
     from models.spec import TrainingConfig
@@ -92,16 +93,19 @@ def fit_frozen(
     learning_rate: float,
     verbose: int,
     monitor: str,
+    progress: bool = False,
 ) -> tuple[tf.keras.Model, int, dict[str, list[float]], float]:
     """(served model, best epoch, history, decision threshold) of a head fitted on the extractor's features.
 
-    Hundreds of head epochs of a fraction of a second each: one line for all of them, not one an epoch.
+    Hundreds of head epochs of a fraction of a second each: with `progress`, an epoch line at most every
+    FROZEN_HEAD_INTERVAL seconds and one for all of them, never Keras' line an epoch.
     """
+    talk = bool(verbose) or progress
     started = time.monotonic()
     features_of = features_function(extractor, train.element_spec[0])
     train_x, train_y = extract(features_of, train)
     validation_x, validation_y = extract(features_of, validation)
-    if verbose:
+    if talk:
         print(f"trainer: frozen features of {len(train_x) + len(validation_x)} photos in {time.monotonic() - started:.0f} s "
               f"({train_x.shape[1]} numbers a photo)")
     layers = build_head((train_x.mean(axis=0), train_x.var(axis=0)), training.seed)
@@ -115,6 +119,8 @@ def fit_frozen(
     mode = "min" if monitor == "val_loss" else "max"
     best = _BestWeights(monitor, mode)
     callbacks = [tf.keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=training.early_stopping_patience), best]
+    if progress:
+        callbacks.append(progress_callback(training.training_epochs(), FROZEN_HEAD_INTERVAL))
     history = head.fit(
         train_x, train_y.astype(np.float32), batch_size=training.batch_size, epochs=training.training_epochs(),
         validation_data=(validation_x, validation_y.astype(np.float32)), class_weight=class_weight,
@@ -125,7 +131,7 @@ def fit_frozen(
     head.set_weights(best.weights)
     watched = np.asarray(history[monitor], np.float64)
     best_epoch = int(np.nanargmin(watched) if mode == "min" else np.nanargmax(watched))
-    if verbose:
+    if talk:
         print(f"trainer: head fitted for {len(history[monitor])} epochs, best {best_epoch + 1} "
               f"({monitor} {history[monitor][best_epoch]:.4f})")
     threshold = training.decision_threshold

@@ -23,6 +23,7 @@ from models import features
 from models.augmentation import augmented
 from models.calibration import threshold_for_recall
 from models.distribution import configure_devices
+from models.epoch_progress import keras_verbosity, progress_callback
 from models.frozen_fit import fit_frozen
 from models.hide_signature import HIDE_SIGNATURE
 from models.registry import model_entry
@@ -157,11 +158,14 @@ def fit_model(
     run_dir: str,
     strategy: tf.distribute.Strategy | None = None,
     verbose: int = 2,
+    progress: bool = False,
 ) -> FitResult:
     """Fit on (input, label) batches with early stopping, restore the best epoch, choose the threshold.
 
     Shared by the Trainer and the experiment grids, so a grid measures the very
-    training the pipeline ships.
+    training the pipeline ships. `verbose` is Keras' own verbosity; `progress`
+    prints the Trainer's epoch lines (models/epoch_progress.py) and writes
+    TensorBoard logs, which a grid's folds do without.
     """
     strategy = strategy or tf.distribute.get_strategy()
     entry = model_entry(training.model)
@@ -171,7 +175,7 @@ def fit_model(
             extractor = entry.build(training, input_shape, None)
             model, best_epoch, history, threshold = fit_frozen(
                 extractor, training, train, validation, weights,
-                training.optimizer_learning_rate(), verbose, entry.best_epoch_by,
+                training.optimizer_learning_rate(), verbose, entry.best_epoch_by, progress,
             )
         return FitResult(model, best_epoch, history, threshold)
     moments = feature_moments(train) if entry.standardises_inputs else None
@@ -191,8 +195,8 @@ def fit_model(
             best_weights, monitor=entry.best_epoch_by, mode=mode, save_best_only=True, save_weights_only=True
         ),
     ]
-    if verbose:
-        callbacks.append(tf.keras.callbacks.TensorBoard(log_dir=run_dir))
+    if progress:
+        callbacks += [tf.keras.callbacks.TensorBoard(log_dir=run_dir), progress_callback(training.training_epochs())]
     history = model.fit(
         train,
         validation_data=validation,
@@ -250,6 +254,8 @@ def fit_transformed(fn_args: "FnArgs") -> tuple[FitResult, tft.TFTransformOutput
         labels,
         fn_args.model_run_dir,
         strategy,
+        verbose=keras_verbosity(),
+        progress=True,
     )
     _write_history(fn_args.model_run_dir, fitted, strategy.num_replicas_in_sync)
     print(

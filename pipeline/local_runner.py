@@ -4,6 +4,7 @@ import logging
 import os
 import pathlib
 import sys
+import time
 from collections.abc import Iterator
 from typing import TextIO
 
@@ -19,12 +20,34 @@ from pipeline.workdir_lock import workdir_lock
 
 
 class _ComponentProgress(logging.Filter):
-    """Lets through LocalDagRunner's "Component X is running/finished" lines and errors, not the INFO flood."""
+    """Turns LocalDagRunner's "Component X is running." and "... is finished." pair into one line when X finishes,
+    with its seconds and whether the launcher took its outputs from the cache; lets errors through, not the INFO
+    flood. LocalDagRunner runs one component at a time, so the lines in between belong to the running one."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._started = 0.0
+        self._cached = False
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.levelno >= logging.ERROR:
             return True
-        return record.module == "local_dag_runner" and record.getMessage().startswith("Component ")
+        message = record.getMessage()
+        if record.module == "launcher" and message.startswith("A cached execution"):
+            self._cached = True
+        if record.module != "local_dag_runner" or not message.startswith("Component "):
+            return False
+        node = message.removeprefix("Component ").rsplit(" is ", 1)[0]
+        if message.endswith(" is running."):
+            self._started, self._cached = time.monotonic(), False
+            return False
+        record.msg, record.args = component_line(node, time.monotonic() - self._started, self._cached), ()
+        return True
+
+
+def component_line(node: str, seconds: float, cached: bool) -> str:
+    """The one progress line of a finished component."""
+    return f"{node} finished in {seconds:.0f} s" + (" (cached)" if cached else "")
 
 
 class _StderrHandler(logging.StreamHandler):
@@ -39,7 +62,7 @@ class _StderrHandler(logging.StreamHandler):
 
 
 def show_component_progress(verbose: bool) -> None:
-    """Progress on stderr: a line per component start and end plus errors, or every log line when verbose.
+    """Progress on stderr: a line per finished component plus errors, or every log line when verbose.
 
     TFX logs through absl at INFO; everything else (Beam, TensorFlow, TFMA)
     reaches stderr only at ERROR unless verbose.

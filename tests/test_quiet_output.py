@@ -1,5 +1,6 @@
 """The quiet default reaches worker processes, and `--verbose` gives everything back (quick checks of the parts
 tests/test_quiet_run.py sees working together in a real run)."""
+import io
 import logging
 import os
 import subprocess
@@ -8,6 +9,8 @@ import sys
 import pytest
 
 from cli.progress import NOISY_LOGGERS, configure_output
+from models.epoch_progress import VERBOSE_ENV, EpochProgress, keras_verbosity
+from pipeline import local_runner
 from pipeline.local_runner import worker_output_to
 
 WARNING_CHILD = [sys.executable, "-c", "import warnings; warnings.warn('invalid value', RuntimeWarning)"]
@@ -48,3 +51,52 @@ def test_worker_output_goes_to_the_log_while_python_stderr_stays_on_the_terminal
     terminal = capfd.readouterr().err
     assert terminal.splitlines() == ["progress line", "after the run"]
     assert log.read_text().splitlines() == ["native line", "worker line"]
+
+
+def _record(module: str, message: str, level: int = logging.INFO) -> logging.LogRecord:
+    record = logging.LogRecord("absl", level, f"{module}.py", 1, message, None, None)
+    record.module = module
+    return record
+
+
+def test_a_component_is_one_line_when_it_finishes_with_its_seconds_and_whether_it_was_cached(monkeypatch):
+    clock = iter([100.0, 112.4, 200.0, 200.2])
+    monkeypatch.setattr(local_runner.time, "monotonic", lambda: next(clock))
+    progress = local_runner._ComponentProgress()
+    shown = []
+    for module, message in [
+        ("local_dag_runner", "Component Trainer is running."),
+        ("launcher", "Going to run a new execution 7"),
+        ("local_dag_runner", "Component Trainer is finished."),
+        ("local_dag_runner", "Component Transform is running."),
+        ("launcher", "A cached execution 8 is used."),
+        ("local_dag_runner", "Component Transform is finished."),
+    ]:
+        record = _record(module, message)
+        if progress.filter(record):
+            shown.append(record.getMessage())
+    assert shown == ["Trainer finished in 12 s", "Transform finished in 0 s (cached)"]
+    assert progress.filter(_record("launcher", "boom", logging.ERROR))
+
+
+def test_keras_epoch_lines_only_with_verbose(monkeypatch, restored_loggers):
+    for name in (VERBOSE_ENV, "TF_CPP_MIN_LOG_LEVEL", "PYTHONWARNINGS"):
+        monkeypatch.setenv(name, "")
+    configure_output(verbose=False)
+    assert (os.environ[VERBOSE_ENV], keras_verbosity()) == ("0", 0)
+    configure_output(verbose=True)
+    assert (os.environ[VERBOSE_ENV], keras_verbosity()) == ("1", 2)
+
+
+def test_epoch_lines_every_epoch_or_at_most_one_per_interval_and_the_last():
+    out = io.StringIO()
+    clock = iter([0.0, 1.0, 2.0, 11.5, 12.0])
+    progress = EpochProgress(epochs=5, interval=10.0, out=out, clock=lambda: next(clock))
+    for epoch in range(4):
+        progress.epoch_end(epoch, {"loss": 0.5 - epoch / 10, "val_auc": 0.8 + epoch / 100})
+    progress.finish()
+    assert out.getvalue().splitlines() == [
+        "trainer: epoch 1/5, loss 0.5000, validation ROC-AUC 0.8000, at most 4 s left",
+        "trainer: epoch 3/5, loss 0.3000, validation ROC-AUC 0.8200, at most 8 s left",
+        "trainer: epoch 4/5, loss 0.2000, validation ROC-AUC 0.8300, stopped early",
+    ]

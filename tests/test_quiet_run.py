@@ -10,6 +10,7 @@ demo`'s, which exports TF_CPP_MIN_LOG_LEVEL=2: a level that still lets the CUDA
 lines through.
 """
 import pathlib
+import re
 import signal
 import subprocess
 import sys
@@ -40,8 +41,11 @@ def workdir(synthetic_run) -> pathlib.Path:
 
 def test_run_prints_its_progress_and_results_and_nothing_else(run, workdir):
     assert _noise(run.stdout + run.stderr) == []
-    assert "Component Trainer is finished." in run.stderr
-    assert "Component Evaluator is finished." in run.stderr
+    assert re.search(r"^\d\d:\d\d:\d\d Trainer finished in \d+ s$", run.stderr, re.MULTILINE), run.stderr
+    assert re.search(r"^\d\d:\d\d:\d\d Evaluator finished in \d+ s$", run.stderr, re.MULTILINE), run.stderr
+    assert " is running." not in run.stderr
+    assert re.findall(r"^Epoch \d+/\d+", run.stdout, re.MULTILINE) == []
+    assert re.search(r"^trainer: epoch \d+/\d+, loss \d\.\d{4}, validation ROC-AUC \d\.\d{4}, ", run.stdout, re.MULTILINE)
     assert "model blessed: yes" in run.stdout
     assert (workdir / "worker-output.log").is_file()
 

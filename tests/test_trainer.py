@@ -3,6 +3,7 @@ import argparse
 import json
 import os
 import pathlib
+import re
 import subprocess
 import sys
 
@@ -13,6 +14,7 @@ import tensorflow as tf
 from cli.config_args import add_config_arguments, config_from_args
 from ingest.synth import generate_dataset
 from models import features, texture
+from models.epoch_progress import VERBOSE_ENV
 from models.hide_signature import HIDE_SIGNATURE
 from models.serving_contract import (
     EMBEDDING_OUTPUT,
@@ -249,3 +251,15 @@ def test_target_recall_calibrates_the_exported_threshold_on_validation(splits, t
     assert threshold in probability[defective]
     assert (probability[defective] >= threshold).mean() >= 0.8
     assert (probability[defective] > threshold).mean() < 0.8
+
+
+def test_without_verbose_the_trainer_prints_its_own_line_per_epoch_and_no_keras_line(splits, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv(VERBOSE_ENV, "0")
+    config = _config(model="mlp", epochs=3, early_stopping_patience=10, target_recall=None)
+    fit_transformed(make_fn_args(splits.transform_output, splits.files, config.trainer_custom_config(), tmp_path))
+    printed = capsys.readouterr().out.splitlines()
+    epochs = [line for line in printed if line.startswith("trainer: epoch ")]
+    assert [line.split(",")[0] for line in epochs] == ["trainer: epoch 1/3", "trainer: epoch 2/3", "trainer: epoch 3/3"]
+    assert re.fullmatch(r"trainer: epoch 1/3, loss \d\.\d{4}, validation ROC-AUC \d\.\d{4}, at most \d+ s left", epochs[0])
+    assert epochs[-1].endswith(", done")
+    assert not any(line.startswith("Epoch ") or "/step" in line for line in printed), printed
