@@ -1,4 +1,7 @@
-"""`leather report`: the evaluation of a workdir's latest run as an HTML page with PNG plots."""
+"""`leather report`: the evaluation of a workdir's latest run as an HTML page with PNG plots.
+
+`leather run` has printed the whole summary already; this prints the verdict and where the page is.
+"""
 import argparse
 import pathlib
 
@@ -19,7 +22,7 @@ def _report(args: argparse.Namespace) -> int:
     except ReportError as error:
         raise UserError(str(error)) from error
     page = write_report(report, out_dir)
-    print("\n".join(report.summary.lines()))
+    print(report.summary.verdict())
     print(f"report written to {page}")
     return 0
 
@@ -30,7 +33,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="write the latest run's evaluation report (HTML and PNG)",
         description="Read the newest Evaluator output recorded under WORKDIR and write index.html with the gate "
         "decisions, the metrics per slice next to the baseline's, the confusion matrix, the ROC curve and "
-        "the calibration curve.",
+        "the calibration curve; print the run's verdict and the page's path.",
     )
     report.add_argument("workdir", metavar="WORKDIR", help="the --workdir of `leather run`")
     report.add_argument("--out", default=None, help=f"output folder (default WORKDIR/{DEFAULT_REPORT_DIR})")

@@ -22,6 +22,8 @@ from tfx.utils import io_utils, proto_utils
 from models.serving_contract import version_folders
 
 _CHUNK_BYTES = 1 << 24
+ALREADY_PUSHED = "already_pushed"
+"""Custom property of a PushedModel recorded as a push of the version already served: 1 when nothing was copied."""
 
 
 def newest_version_dir(base_directory: str) -> str | None:
@@ -78,6 +80,7 @@ class Executor(pusher_executor.Executor):
                 model_push = artifact_utils.get_single_instance(output_dict[standard_component_specs.PUSHED_MODEL_KEY])
                 io_utils.copy_dir(model_path, model_push.uri)
                 self._MarkPushed(model_push, pushed_destination=newest, pushed_version=os.path.basename(newest))
+                model_push.set_int_custom_property(ALREADY_PUSHED, 1)
                 logging.info("Model %s is already served as %s; not pushed again.", model_path, newest)
                 return
         super().Do(input_dict, output_dict, exec_properties)

@@ -20,6 +20,7 @@ from models import features
 from models.spec import TrainingConfig
 from pipeline.config import GateConfig, PipelineConfig
 from pipeline.evaluation.page import render_html, write_report
+from pipeline.evaluation import report as report_data
 from pipeline.evaluation.plots import PLOT_FILES
 from pipeline.evaluation.report import EvaluationReport, ModelCurves, calibration_bins
 from pipeline.evaluation.results import ConfusionMatrix, Evaluation, GateDecision, slice_label
@@ -153,19 +154,21 @@ def test_a_gate_on_a_slicing_is_decided_on_every_slice_it_covers(config):
     ]
     assert evaluation.failures() == ["FAIL auc on brightness = dark >= 0.7000: candidate 0.6500"]
     summary = RunSummary(overall, False, evaluation.failures(), False, None, gates=evaluation.gates())
-    assert summary.lines()[-6:] == [
-        "gates on the brightness = bright slice:",
-        "  pass auc on brightness = bright >= 0.7000: candidate 0.9500",
-        "gates on the brightness = dark slice:",
-        "  FAIL auc on brightness = dark >= 0.7000: candidate 0.6500",
+    assert summary.lines()[-8:] == [
+        "gates:",
+        "  result  slice                metric           bound      candidate  baseline  change",
+        "  FAIL    brightness = dark    auc              >= 0.7000  0.6500     -         -",
+        "  pass    overall              auc              >= 0.7500  0.8500     -         -",
+        "  pass    overall              binary_accuracy  >= 0.7000  0.8000     -         -",
+        "  pass    brightness = bright  auc              >= 0.7000  0.9500     -         -",
         "model blessed: no",
         "not pushed",
     ]
 
 
-def test_summary_prints_every_gate_with_its_numbers():
+def test_summary_prints_every_gate_with_its_numbers_in_one_table_failing_first():
     summary = RunSummary(
-        metrics={"binary_accuracy": 0.87, "auc": 0.91},
+        metrics={"binary_accuracy": 0.87, "auc": 0.91, "example_count": 171.0},
         blessed=False,
         gate_failures=["FAIL binary_accuracy change vs baseline >= -0.0200: candidate 0.8700, baseline 0.9000, change -0.0300"],
         pushed=False,
@@ -174,7 +177,7 @@ def test_summary_prints_every_gate_with_its_numbers():
             GateDecision("binary_accuracy", False, True, 0.7, 0.87, 0.90, -0.03),
             GateDecision("binary_accuracy", True, False, -0.02, 0.87, 0.90, -0.03),
         ],
-        baseline_metrics={"binary_accuracy": 0.90, "auc": 0.93},
+        baseline_metrics={"binary_accuracy": 0.90, "auc": 0.93, "example_count": 170.0},
         decision_threshold=0.3125,
         baseline_decision_threshold=0.42,
     )
@@ -183,12 +186,20 @@ def test_summary_prints_every_gate_with_its_numbers():
         "  accuracy, precision and recall at the model's decision threshold 0.3125 (baseline's: 0.4200)",
         "  auc                              0.9100   (baseline 0.9300)",
         "  binary_accuracy                  0.8700   (baseline 0.9000)",
-        "gates on the overall slice:",
-        "  pass binary_accuracy >= 0.7000: candidate 0.8700, baseline 0.9000, change -0.0300",
-        "  FAIL binary_accuracy change vs baseline >= -0.0200: candidate 0.8700, baseline 0.9000, change -0.0300",
+        "  example_count                       171   (baseline 170)",
+        "gates:",
+        "  result  slice    metric           bound              candidate  baseline  change",
+        "  FAIL    overall  binary_accuracy  change >= -0.0200  0.8700     0.9000    -0.0300",
+        "  pass    overall  binary_accuracy  >= 0.7000          0.8700     0.9000    -0.0300",
         "model blessed: no",
         "not pushed",
     ]
+
+
+def test_summary_says_already_pushed_when_the_destination_was_served_before_the_run():
+    pushed = RunSummary({}, True, [], True, "/srv/models/leather/1796164963")
+    assert pushed.lines()[-1] == "pushed to: /srv/models/leather/1796164963"
+    assert dataclasses.replace(pushed, already_pushed=True).lines()[-1] == "already pushed: version 1796164963"
 
 
 def _bucket(count: float, predictions: float, labels: float) -> types.SimpleNamespace:
@@ -265,3 +276,13 @@ def test_report_writes_the_page_and_plots(crafted_report, tmp_path):
 def test_report_command_names_a_workdir_without_a_run(tmp_path, capsys):
     assert leather.main(["report", str(tmp_path)]) == 1
     assert f"{tmp_path / 'metadata.sqlite'} does not exist" in capsys.readouterr().err
+
+
+def test_report_command_prints_the_verdict_and_where_the_page_is(crafted_report, tmp_path, monkeypatch, capsys):
+    """The run printed the whole summary already."""
+    monkeypatch.setattr(report_data, "load_report", lambda workdir: crafted_report)
+    assert leather.main(["report", str(tmp_path)]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "model blessed: yes; pushed to: /srv/models/leather/17",
+        f"report written to {tmp_path / 'report' / 'index.html'}",
+    ]

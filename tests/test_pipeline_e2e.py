@@ -157,6 +157,8 @@ def test_rerun_evaluates_against_the_blessed_baseline_and_does_not_push_the_same
     assert second.metrics == first.metrics
     assert second.blessed and second.gate_failures == []
     assert second.pushed and second.pushed_destination == first.pushed_destination
+    assert second.already_pushed and not first.already_pushed
+    assert f"already pushed: version {pathlib.Path(first.pushed_destination).name}" in second.lines()
     assert [v.name for v in pathlib.Path(config.push_destination).iterdir()] == [pathlib.Path(first.pushed_destination).name]
     pushers = _executions_by_node(config)["Pusher"]
     assert min(pushers, key=lambda e: e.id).last_known_state == metadata_store_pb2.Execution.COMPLETE

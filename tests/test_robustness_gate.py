@@ -153,9 +153,12 @@ def test_the_run_summary_prints_the_variant_table_and_the_refusal(refused_with_a
         "  gray                      0.3100   1.0000   0.0000          0.8400   0.8000   0.7000   <- worst (candidate)",
         "  hue+120                   0.5800   0.7500   0.6000          0.6600   0.8000   0.5000   <- worst (baseline)",
     ]
-    assert lines[start + 5] == "gates on the overall slice:"
-    assert "  FAIL auc on variant = gray >= 0.6000: candidate 0.3100, baseline 0.8400, change -0.5300" in lines
-    assert "  FAIL auc on variant = hue+120 >= 0.6000: candidate 0.5800, baseline 0.6600, change -0.0800" in lines
+    assert lines[start + 5:start + 9] == [
+        "gates:",
+        "  result  slice               metric           bound              candidate  baseline  change",
+        "  FAIL    variant = gray      auc              >= 0.6000          0.3100     0.8400    -0.5300",
+        "  FAIL    variant = hue+120   auc              >= 0.6000          0.5800     0.6600    -0.0800",
+    ]
     assert lines[-2:] == ["model blessed: no", "not pushed"]
 
 

@@ -107,7 +107,10 @@ def _threshold_note(summary: RunSummary) -> str:
 def render_html(report: EvaluationReport) -> str:
     summary = report.summary
     verdict = "blessed" if summary.blessed else "not blessed"
-    pushed = f"pushed to <code>{html.escape(summary.pushed_destination)}</code>" if summary.pushed else "not pushed"
+    if summary.already_pushed:
+        pushed = f"already pushed as version {html.escape(pathlib.Path(summary.pushed_destination).name)}"
+    else:
+        pushed = f"pushed to <code>{html.escape(summary.pushed_destination)}</code>" if summary.pushed else "not pushed"
     baseline_note = (
         "Orange numbers below a value are the baseline's: the latest blessed model, evaluated on the same test split."
         if "baseline" in report.models

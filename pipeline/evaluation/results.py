@@ -21,6 +21,7 @@ from tensorflow_model_analysis.proto.metrics_for_slice_pb2 import SliceKey
 from tensorflow_model_analysis.slicer import slicer_lib
 from tensorflow_model_analysis.writers import eval_config_writer
 
+from components.pusher import ALREADY_PUSHED
 from components.span_drift import read_drift
 from models.signatures import stored_decision_threshold
 
@@ -279,12 +280,17 @@ def used_eval_run(evaluation_uri: str) -> tuple[tfma.EvalConfig, dict[str, str]]
     return config, dict(model_locations or {})
 
 
-def newest_outputs(store: mlmd.MetadataStore, pipeline_name: str, node: str) -> dict[str, metadata_store_pb2.Artifact]:
-    """The output artifacts of the node's newest execution, by output key."""
+def newest_execution(store: mlmd.MetadataStore, pipeline_name: str, node: str) -> metadata_store_pb2.Execution:
+    """The node's newest execution, a cached one included."""
     context = store.get_context_by_type_and_name("node", f"{pipeline_name}.{node}")
     if context is None:
         raise LookupError(f"ML Metadata has no record of node {node} in pipeline {pipeline_name}")
-    execution = max(store.get_executions_by_context(context.id), key=lambda e: e.id)
+    return max(store.get_executions_by_context(context.id), key=lambda e: e.id)
+
+
+def newest_outputs(store: mlmd.MetadataStore, pipeline_name: str, node: str) -> dict[str, metadata_store_pb2.Artifact]:
+    """The output artifacts of the node's newest execution, by output key."""
+    execution = newest_execution(store, pipeline_name, node)
     events = [
         e
         for e in store.get_events_by_execution_ids([execution.id])
@@ -292,6 +298,13 @@ def newest_outputs(store: mlmd.MetadataStore, pipeline_name: str, node: str) -> 
     ]
     artifacts = {a.id: a for a in store.get_artifacts_by_id([e.artifact_id for e in events])}
     return {e.path.steps[0].key: artifacts[e.artifact_id] for e in events}
+
+
+def already_pushed(store: mlmd.MetadataStore, pipeline_name: str, pushed: metadata_store_pb2.Artifact) -> bool:
+    """True when the newest Pusher execution copied nothing: taken from the cache, or the model it was given is
+    the version already served (components/pusher.py)."""
+    cached = newest_execution(store, pipeline_name, PUSHER_NODE).last_known_state == metadata_store_pb2.Execution.CACHED
+    return cached or bool(pushed.custom_properties[ALREADY_PUSHED].int_value)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -303,6 +316,8 @@ class RunResults:
     blessed: bool
     pushed_destination: str | None
     """None when the Pusher did not push (the model was not blessed)."""
+    already_pushed: bool = False
+    """True when the destination is the version served before this run: nothing new was pushed."""
     drift: dict | None = None
     """What SpanDrift compared and found (components.span_drift); None in stores from before spans."""
 
@@ -317,6 +332,7 @@ class RunResults:
             evaluation=Evaluation.load(evaluation_uri),
             blessed=bool(evaluator["blessing"].custom_properties["blessed"].int_value),
             pushed_destination=pushed.custom_properties["pushed_destination"].string_value if was_pushed else None,
+            already_pushed=was_pushed and already_pushed(store, pipeline_name, pushed),
             drift=_drift(store, pipeline_name),
         )
 

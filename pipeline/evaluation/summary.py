@@ -1,13 +1,13 @@
 """What a finished run decided, as the lines `leather run` and `leather report` print.
 
-Each gate is shown with the numbers behind it, pass or fail, so a refused model
-says by how much it missed; the decision thresholds say at which cut accuracy,
-precision and recall were computed.
+Each gate is a row of one table with the numbers behind it, the failing ones
+first, so a refused model says by how much it missed; the decision thresholds
+say at which cut accuracy, precision and recall were computed.
 """
 from __future__ import annotations
 
 import dataclasses
-import itertools
+import os
 
 import ml_metadata as mlmd
 from ml_metadata.proto import metadata_store_pb2
@@ -29,6 +29,8 @@ class RunSummary:
     baseline_decision_threshold: float | None = None
     variants: VariantTable = dataclasses.field(default_factory=VariantTable)
     drift: dict | None = None
+    already_pushed: bool = False
+    """Nothing new was pushed: the destination is the version served before the run."""
 
     @classmethod
     def of(cls, results: RunResults) -> RunSummary:
@@ -45,6 +47,7 @@ class RunSummary:
             baseline_decision_threshold=evaluation.decision_thresholds.get(evaluation.baseline_name),
             variants=VariantTable.of(evaluation),
             drift=results.drift,
+            already_pushed=results.already_pushed,
         )
 
     def lines(self) -> list[str]:
@@ -56,19 +59,54 @@ class RunSummary:
                 + (f" (baseline's: {baseline:.4f})" if baseline is not None else "")
             )
         for name, value in sorted(self.metrics.items()):
-            baseline = f"   (baseline {self.baseline_metrics[name]:.4f})" if name in self.baseline_metrics else ""
-            lines.append(f"  {name:<32} {value:.4f}{baseline}")
+            baseline = f"   (baseline {number(name, self.baseline_metrics[name])})" if name in self.baseline_metrics else ""
+            lines.append(f"  {name:<32} {number(name, value):>6}{baseline}")
         lines += self.variants.lines()
-        if not self.gates:
-            lines.append("gates: none configured")
-        for where, gates in itertools.groupby(self.gates, key=lambda gate: gate.slice):
-            lines.append(f"gates on the {where} slice:")
-            lines += [f"  {gate.describe()}" for gate in gates]
+        lines += gate_table(self.gates)
         lines.append("model blessed: " + ("yes" if self.blessed else "no"))
         shown = {gate.describe() for gate in self.gates}
         lines += [f"  gate failed: {failure}" for failure in self.gate_failures if failure not in shown]
-        lines.append(f"pushed to: {self.pushed_destination}" if self.pushed else "not pushed")
+        lines.append(self.push_line())
         return lines
+
+    def verdict(self) -> str:
+        """The run's decision in one line: blessed or not, and what was pushed."""
+        return f"model blessed: {'yes' if self.blessed else 'no'}; {self.push_line()}"
+
+    def push_line(self) -> str:
+        """Where the model went; `already pushed` when the served version was this very model."""
+        if not self.pushed:
+            return "not pushed"
+        if self.already_pushed:
+            return f"already pushed: version {os.path.basename(self.pushed_destination)}"
+        return f"pushed to: {self.pushed_destination}"
+
+
+COUNT_METRICS = ("example_count",)
+"""Metrics that count photos: printed as whole numbers."""
+
+
+def number(metric: str, value: float) -> str:
+    return f"{value:.0f}" if metric in COUNT_METRICS else f"{value:.4f}"
+
+
+def gate_table(gates: list[GateDecision]) -> list[str]:
+    """One row per gate, the failing ones first: result, slice, metric, bound, candidate, baseline, change."""
+    if not gates:
+        return ["gates: none configured"]
+    rows = [("result", "slice", "metric", "bound", "candidate", "baseline", "change")]
+    for gate in sorted(gates, key=lambda gate: gate.passed):
+        rows.append((
+            "pass" if gate.passed else "FAIL",
+            gate.slice,
+            gate.metric,
+            f"change >= {gate.bound:+.4f}" if gate.is_change else f">= {number(gate.metric, gate.bound)}",
+            number(gate.metric, gate.candidate),
+            "-" if gate.baseline is None else number(gate.metric, gate.baseline),
+            "-" if gate.change is None else f"{gate.change:+.4f}",
+        ))
+    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
+    return ["gates:"] + ["  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
 
 
 def drift_lines(drift: dict | None) -> list[str]:
