@@ -113,6 +113,7 @@ def test_the_same_process_may_nest_the_lock_and_holds_it_until_the_outer_hold_en
 def test_leather_run_on_a_busy_workdir_is_one_error_line_before_any_import(holder, tmp_path):
     workdir, first = holder
     images = tmp_path / "images"
+    images.mkdir()
 
     second = subprocess.run(
         [sys.executable, "-m", "cli.main", "run", "--data", str(images), "--workdir", str(workdir)],
