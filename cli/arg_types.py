@@ -1,5 +1,7 @@
-"""Argument types shared by the commands: a bad number is an argparse error naming the flag, exit 2."""
+"""Arguments shared by the commands: a bad number is an argparse error naming the flag, exit 2."""
 import argparse
+
+from models.serving_contract import DEFAULT_MODEL_NAME
 
 
 def positive_int(text: str) -> int:
@@ -21,3 +23,9 @@ def fraction(text: str) -> float:
     if not 0.0 <= value <= 1.0:
         raise argparse.ArgumentTypeError(f"must be between 0 and 1, not {text}")
     return value
+
+
+def add_client_model_name(parser: argparse.ArgumentParser) -> None:
+    """The --model-name of the commands that call a model server (classify, inspect)."""
+    parser.add_argument("--model-name", default=DEFAULT_MODEL_NAME,
+                        help="model_spec.name of the served model (default: %(default)s, what `leather serve` serves)")

@@ -8,8 +8,8 @@ import argparse
 import json
 import pathlib
 
+from cli.arg_types import add_client_model_name
 from cli.errors import UserError
-from models.serving_contract import DEFAULT_MODEL_NAME
 
 PNG_COMPRESS_LEVEL = 1
 """zlib level of the heatmap PNG: a fraction of the time of Pillow's default 6, for a slightly larger file."""
@@ -136,7 +136,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     inspect.add_argument("image", type=pathlib.Path, metavar="BIG_IMAGE")
     inspect.add_argument("--server", required=True, metavar="HOST:PORT", help="TF Serving gRPC address")
-    inspect.add_argument("--model-name", default=DEFAULT_MODEL_NAME)
+    add_client_model_name(inspect)
     inspect.add_argument(
         "--patch", type=int, default=227, help="tile side in photo pixels at --scale 1 (default %(default)s)"
     )

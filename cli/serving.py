@@ -17,7 +17,7 @@ import pathlib
 import sys
 from typing import TYPE_CHECKING
 
-from cli.arg_types import fraction, positive_float, positive_int
+from cli.arg_types import add_client_model_name, fraction, positive_float, positive_int
 from cli.errors import UserError
 from cli.progress import add_verbose_flag
 from cli.stop_signals import StopSignals
@@ -101,7 +101,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     classify.add_argument("images", nargs="+", type=pathlib.Path, metavar="IMAGE", help="JPEG or PNG files")
     classify.add_argument("--server", required=True, metavar="HOST:PORT", help="TF Serving gRPC address")
-    classify.add_argument("--model-name", default=DEFAULT_MODEL_NAME)
+    add_client_model_name(classify)
     classify.add_argument(
         "--signature", default=PREDICT_IMAGE_SIGNATURE,
         help="predict_image (raw image bytes, default) or serving_default (tf.Example)",

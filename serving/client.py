@@ -51,11 +51,21 @@ class Prediction:
         return "defective" if self.defective else "clean"
 
 
+_NOT_REACHED = ("failed to connect", "connection refused", "dns resolution failed")
+"""What gRPC's details say when no server answered; a running server's UNAVAILABLE (a full queue) says otherwise."""
+
+
+def not_reached(code: grpc.StatusCode, details: str) -> bool:
+    """True when no server answered at the address, so the user should start one or fix --server."""
+    return code == grpc.StatusCode.UNAVAILABLE and any(words in details.lower() for words in _NOT_REACHED)
+
+
 class PredictionError(Exception):
     """The server refused or could not be reached; carries the gRPC status code and, if known, the image at fault."""
 
     def __init__(self, server: str, code: grpc.StatusCode, details: str, index: int | None = None) -> None:
-        super().__init__(f"TF Serving at {server} answered {code.name}: {details}")
+        hint = f"; is leather serve running on {server}?" if not_reached(code, details) else ""
+        super().__init__(f"TF Serving at {server} answered {code.name}: {details}{hint}")
         self.server = server
         self.code = code
         self.details = details

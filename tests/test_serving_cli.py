@@ -76,10 +76,12 @@ def test_classify_command_names_a_missing_image(tmp_path, image_files, capsys):
 
 
 def test_classify_command_reports_a_server_that_is_down(image_files, capsys):
-    code, out, err = _classify_cli(capsys, "--server", f"127.0.0.1:{free_port()}", "--timeout", "5", str(image_files[0]))
+    port = free_port()
+    code, out, err = _classify_cli(capsys, "--server", f"127.0.0.1:{port}", "--timeout", "5", str(image_files[0]))
 
     assert code == 1 and out == ""
     assert "UNAVAILABLE" in err and "Traceback" not in err
+    assert err.rstrip("\n").endswith(f"; is leather serve running on 127.0.0.1:{port}?") and err.count("\n") == 1
 
 
 def _lines(stream) -> queue.Queue:
