@@ -22,7 +22,7 @@ from pipeline.config import GateConfig, PipelineConfig
 from pipeline.evaluation.page import render_html, write_report
 from pipeline.evaluation import report as report_data
 from pipeline.evaluation.plots import PLOT_FILES
-from pipeline.evaluation.report import EvaluationReport, ModelCurves, calibration_bins
+from pipeline.evaluation.report import EvaluationReport, ModelCurves, slice_rates, calibration_bins
 from pipeline.evaluation.results import ConfusionMatrix, Evaluation, GateDecision, slice_label
 from pipeline.evaluation.spec import ORIGINALS, Gate, eval_config, on_originals
 from pipeline.evaluation.summary import RunSummary
@@ -261,6 +261,35 @@ def test_report_page_shows_gates_slices_and_baseline(crafted_report):
     assert "at each model's own decision threshold, the one its served label uses: candidate 0.3125." in page
     for file in PLOT_FILES.values():
         assert f'src="{file}"' in page
+
+
+def test_report_states_the_operating_point_per_100_photos_of_each_kind(crafted_report):
+    """22 of 28 defective photos found, 3 of 22 clean ones rejected (the crafted confusion matrix)."""
+    assert (
+        "At the stored decision threshold (0.5000), out of 100 clean photos 14 are rejected as defective, and out of "
+        "100 defective photos 21 pass as clean (test split: 22 clean, 28 defective photos)."
+    ) in render_html(crafted_report)
+
+
+def test_the_clean_slice_shows_its_false_alarms_and_no_precision():
+    clean = ConfusionMatrix(0.5, true_positives=0, false_positives=4, true_negatives=16, false_negatives=0)
+    mixed = ConfusionMatrix(0.5, true_positives=9, false_positives=1, true_negatives=9, false_negatives=1)
+    rates = slice_rates(clean)
+    assert rates.pop("false_alarm_rate") == 0.2
+    assert sorted(rates) == ["auc", "precision", "recall"] and all(math.isnan(value) for value in rates.values())
+    assert slice_rates(mixed) == {"false_alarm_rate": 0.1}
+    page = render_html(EvaluationReport("/e", RunSummary({}, True, [], False, None), [
+        ("defect_type = non defective", {"candidate": {"example_count": 20, "precision": math.nan, "false_alarm_rate": 0.2}}),
+    ], {}))
+    assert "<td class='slice'>defect_type = non defective</td><td>20</td><td>n/a</td><td>n/a</td><td>n/a</td><td>n/a</td><td>0.2000</td>" in page
+    assert "more than 70% of its pixels lighter than 125" in page
+    assert "floor" not in page
+
+
+def test_report_paths_are_relative_to_the_workdir(crafted_report):
+    page = render_html(dataclasses.replace(crafted_report, workdir="/runs"))
+    assert "Evaluation: <code>Evaluator/evaluation/9</code> (paths relative to the workdir)" in page
+    assert "/runs" not in page
 
 
 def test_report_writes_the_page_and_plots(crafted_report, tmp_path):

@@ -174,7 +174,7 @@ def test_the_report_page_shows_the_variant_table_with_the_worst_marked(refused_w
         "<td>0.7500<span class=\"base\">0.8000</span></td><td>0.6000<span class=\"base\">0.5000</span></td>"
         "<td>baseline</td></tr>"
     ) in page
-    assert "<td>FAIL</td><td>auc on variant = gray</td><td>floor</td><td>0.6000</td><td>0.3100</td>" in page
+    assert "<td>FAIL</td><td>auc on variant = gray</td><td>minimum</td><td>0.6000</td><td>0.3100</td>" in page
 
 
 def test_an_evaluation_without_variants_shows_no_table():

@@ -3,11 +3,13 @@ baseline's, and the plots."""
 import dataclasses
 import html
 import math
+import os
 import pathlib
 
 from pipeline.evaluation import render
 from pipeline.evaluation.plots import PLOT_FILES, figures
-from pipeline.evaluation.report import EvaluationReport, SliceRows
+from models import features
+from pipeline.evaluation.report import FALSE_ALARMS, EvaluationReport, SliceRows
 from pipeline.evaluation.summary import RunSummary
 from pipeline.evaluation.variants import VariantTable
 
@@ -19,6 +21,7 @@ TABLE_METRICS = {
     "auc": "ROC-AUC",
     "precision": "precision",
     "recall": "recall",
+    FALSE_ALARMS: "false alarms",
 }
 # Columns of the colour-variant table: VariantScores field -> heading.
 VARIANT_METRICS = {"auc": "ROC-AUC", "defect_recall": "recall of defects", "clean_recall": "recall of clean leather"}
@@ -81,7 +84,7 @@ def _gate_table(summary: RunSummary) -> str:
         [
             "pass" if g.passed else "FAIL",
             html.escape(g.subject),
-            "change vs baseline" if g.is_change else "floor",
+            "change vs baseline" if g.is_change else "minimum",
             f"{g.bound:{'+' if g.is_change else ''}.4f}",
             f"{g.candidate:.4f}",
             "&ndash;" if g.baseline is None else f"{g.baseline:.4f}",
@@ -91,6 +94,45 @@ def _gate_table(summary: RunSummary) -> str:
     ]
     header = ["decision", "metric", "gate", "bound", "candidate", "baseline", "change"]
     return render.html_table(header, rows, row_classes=["pass" if g.passed else "fail" for g in summary.gates])
+
+
+def operating_point(report: EvaluationReport) -> str:
+    """The candidate's threshold in a line manager's words: clean photos rejected and defective ones passed, per 100."""
+    curves = report.models.get("candidate")
+    if curves is None or curves.confusion is None:
+        return ""
+    matrix = curves.confusion
+    clean, defective = matrix.false_alarm_rate, matrix.missed_rate
+    if math.isnan(clean) or math.isnan(defective):
+        return ""
+    return (
+        f"At the stored decision threshold ({matrix.threshold:.4f}), out of 100 clean photos {clean * 100:.0f} are "
+        f"rejected as defective, and out of 100 defective photos {defective * 100:.0f} pass as clean "
+        f"(test split: {matrix.true_negatives + matrix.false_positives:.0f} clean, "
+        f"{matrix.true_positives + matrix.false_negatives:.0f} defective photos)."
+    )
+
+
+def _shown(path: str, workdir: str | None) -> str:
+    """A path under the workdir relative to it, as the user named the workdir; any other as it is."""
+    if workdir is not None and pathlib.Path(path).is_relative_to(workdir):
+        return os.path.relpath(path, workdir)
+    return path
+
+
+SLICES_NOTE = (
+    "A <code>brightness = bright</code> photo has more than {share:.0%} of its pixels lighter than {level} on a "
+    "0&ndash;255 gray scale (the reference method's test); every other photo is <code>dark</code>. "
+    "A <code>defect_type</code> slice holds one kind of defect, or the clean photos "
+    "(<code>non defective</code>): there is nothing to find on clean photos, so precision and recall are n/a there "
+    "and its false alarms, the share of clean photos labelled defective, say how the model does."
+).format(share=features.BRIGHT_PIXEL_SHARE, level=features.BRIGHT_PIXEL_LEVEL)
+CALIBRATION_NOTE = (
+    "Calibration: the test photos are put in 10 bins by the probability of a defect the model gave them; each "
+    "point is one bin, its height the share of that bin's photos that were defective. On the diagonal, a "
+    "probability of 0.8 means 8 in 10 such photos are defective; below it the model over-states defects, above it "
+    "under-states them."
+)
 
 
 def _threshold_note(summary: RunSummary) -> str:
@@ -109,8 +151,10 @@ def render_html(report: EvaluationReport) -> str:
     verdict = "blessed" if summary.blessed else "not blessed"
     if summary.already_pushed:
         pushed = f"already pushed as version {html.escape(pathlib.Path(summary.pushed_destination).name)}"
+    elif summary.pushed:
+        pushed = f"pushed to <code>{html.escape(_shown(summary.pushed_destination, report.workdir))}</code>"
     else:
-        pushed = f"pushed to <code>{html.escape(summary.pushed_destination)}</code>" if summary.pushed else "not pushed"
+        pushed = "not pushed"
     baseline_note = (
         "Orange numbers below a value are the baseline's: the latest blessed model, evaluated on the same test split."
         if "baseline" in report.models
@@ -118,24 +162,31 @@ def render_html(report: EvaluationReport) -> str:
     )
     body = f"""<h1>Evaluation report</h1>
 <p class="verdict">Candidate model {verdict}, {pushed}.</p>
-<p>Evaluation: <code>{html.escape(report.evaluation_uri)}</code></p>
+<p class="verdict">{operating_point(report)}</p>
+<p>Evaluation: <code>{html.escape(_shown(report.evaluation_uri, report.workdir))}</code>{_workdir_note(report)}</p>
 <h2>Gates</h2>
 {_gate_table(summary)}
 <h2>Metrics per slice (test split)</h2>
 <p>Precision and recall are those of the defective class. {_threshold_note(summary)} {baseline_note}</p>
+<p>{SLICES_NOTE}</p>
 {_metrics_table(report.slices)}
 <h2>Colour variants of the test photos</h2>
 <p>Every test photo scored again with its colours shifted (gray, hue turned, saturation, brightness and contrast
 changed; <code>models/colour_variants.py</code>), re-encoded losslessly. A model that learned the leather's colour
-rather than its defects collapses on some variant; the robustness gate holds every variant's ROC-AUC, so the worst
-one's, to a floor. Recalls are at each model's own threshold. {baseline_note}</p>
+rather than its defects collapses on some variant; the robustness gate requires a minimum ROC-AUC of every
+variant, so of the worst one. Recalls are at each model's own threshold. {baseline_note}</p>
 {_variant_table(summary.variants)}
 <h2>Confusion matrix at the model's threshold</h2>
 <p>{render.html_image(PLOT_FILES['confusion'], 'confusion matrix')}</p>
 <h2>ROC and calibration</h2>
 <p class="plots">{render.html_image(PLOT_FILES['roc'], 'ROC curve')}\
-{render.html_image(PLOT_FILES['calibration'], 'calibration curve')}</p>"""
+{render.html_image(PLOT_FILES['calibration'], 'calibration curve')}</p>
+<p>{CALIBRATION_NOTE}</p>"""
     return render.html_page("Leather inspection: evaluation report", body, STYLE)
+
+
+def _workdir_note(report: EvaluationReport) -> str:
+    return "" if report.workdir is None else " (paths relative to the workdir)"
 
 
 def write_report(report: EvaluationReport, out_dir: pathlib.Path) -> pathlib.Path:

@@ -21,6 +21,8 @@ from pipeline.evaluation.spec import variant_slicing
 from pipeline.evaluation.summary import RunSummary
 
 CALIBRATION_BINS = 10
+FALSE_ALARMS = "false_alarm_rate"
+"""A slice row's share of clean photos labelled defective, from its confusion matrix (TFMA has no such metric)."""
 
 # (slice label, role -> metric -> value), the overall slice first.
 SliceRows = list[tuple[str, dict[str, dict[str, float]]]]
@@ -50,11 +52,13 @@ class EvaluationReport:
     summary: RunSummary
     slices: SliceRows
     models: dict[str, ModelCurves]
+    workdir: str | None = None
+    """Paths on the page are shown relative to it."""
 
 
 def slice_rows(evaluation: Evaluation) -> SliceRows:
     """Scalar metrics per slice and role, on the slicings of the original photos (the variants have their own
-    table); ROC-AUC is NaN on single-class slices (every defect type but clean)."""
+    table), with the false-alarm rate and what is undefined on one class NaN (`slice_rates`)."""
     rows = []
     for slicing in evaluation.config.slicing_specs:
         if slicing == variant_slicing():
@@ -67,11 +71,22 @@ def slice_rows(evaluation: Evaluation) -> SliceRows:
                     continue
                 metrics = evaluation.plain_metrics(model, slice_key)
                 confusion = evaluation.confusion.get(slice_key, {}).get(model)
-                if confusion is not None and confusion.single_class:
-                    metrics["auc"] = math.nan
+                if confusion is not None:
+                    metrics.update(slice_rates(confusion))
                 by_role[role] = metrics
             rows.append((label, by_role))
     return sorted(rows, key=lambda row: (row[0] != OVERALL, row[0]))
+
+
+def slice_rates(confusion: ConfusionMatrix) -> dict[str, float]:
+    """What a slice's confusion matrix changes in its row: ROC-AUC undefined on one class; on clean photos alone,
+    precision and recall of defects undefined (TFMA reports 0) and the false alarms what matters."""
+    rates = {FALSE_ALARMS: confusion.false_alarm_rate}
+    if confusion.single_class:
+        rates["auc"] = math.nan
+    if not confusion.true_positives + confusion.false_negatives:
+        rates["precision"] = rates["recall"] = math.nan
+    return rates
 
 
 def calibration_bins(buckets, bins: int = CALIBRATION_BINS) -> list[tuple[float, float, float]]:
@@ -128,4 +143,5 @@ def load_report(workdir: pathlib.Path) -> EvaluationReport:
         summary=RunSummary.of(results),
         slices=slice_rows(results.evaluation),
         models=_curves(results.evaluation_uri, results.evaluation),
+        workdir=str(workdir),
     )

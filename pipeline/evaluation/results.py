@@ -136,6 +136,18 @@ class ConfusionMatrix:
         negatives = self.true_negatives + self.false_positives
         return self.true_negatives / negatives if negatives else math.nan
 
+    @property
+    def false_alarm_rate(self) -> float:
+        """The share of clean photos labelled defective, FP / (TN + FP); NaN when the slice holds none."""
+        negatives = self.true_negatives + self.false_positives
+        return self.false_positives / negatives if negatives else math.nan
+
+    @property
+    def missed_rate(self) -> float:
+        """The share of defective photos labelled clean, FN / (TP + FN); NaN when the slice holds none."""
+        positives = self.true_positives + self.false_negatives
+        return self.false_negatives / positives if positives else math.nan
+
 
 @dataclasses.dataclass(frozen=True)
 class Evaluation:
