@@ -8,7 +8,7 @@ import argparse
 import json
 import pathlib
 
-from cli.arg_types import add_client_model_name
+from cli.arg_types import add_client_model_name, positive_float
 from cli.errors import UserError
 
 PNG_COMPRESS_LEVEL = 1
@@ -46,9 +46,10 @@ def _settings(args: argparse.Namespace):
         raise UserError(str(error)) from error
 
 
-def _by_hide(args: argparse.Namespace, photo: bytes, patch: int, stride: int) -> tuple[dict, list[dict], object, str]:
+def _by_hide(args: argparse.Namespace, photo: bytes, patch: int, stride: int) -> tuple[dict, list[dict], object, object, str]:
     from serving.hide_client import request_tiles
     from serving.hide_inspection import inspect_hide
+    from serving.inspection_map import ColourScale
 
     references = [_read(path) for path in args.reference]
 
@@ -61,12 +62,18 @@ def _by_hide(args: argparse.Namespace, photo: bytes, patch: int, stride: int) ->
         f"{len(inspection.scores)} tiles of {patch} px in {inspection.seconds:.2f} s "
         f"({report['tiles_per_second']} tiles/s), highest score {report['max_score']} (threshold {args.threshold})"
     )
-    return report, inspection.regions, inspection.display_heat(), summary
+    threshold = args.threshold
+    scale = ColourScale(
+        f"score: spreads above the hide's median tile; a region from {threshold:g}",
+        [(0.0, "0"), (0.5, f"{threshold:g}"), (1.0, f"{2 * threshold:g}+")],
+    )
+    return report, inspection.regions, inspection.display_heat(), scale, summary
 
 
-def _by_patches(args: argparse.Namespace, image, patch: int, stride: int) -> tuple[dict, list[dict], object, str]:
+def _by_patches(args: argparse.Namespace, image, patch: int, stride: int) -> tuple[dict, list[dict], object, object, str]:
     from serving.client import predict_images
     from serving.inspection import inspect_image
+    from serving.inspection_map import ColourScale
 
     if args.reference:
         raise UserError("--reference needs a model with the hide signature (inspect_hide); the served model has none")
@@ -80,13 +87,37 @@ def _by_patches(args: argparse.Namespace, image, patch: int, stride: int) -> tup
         f"{len(inspection.tiles)} patches ({report['defective_patches']} defective) in {inspection.seconds:.2f} s = "
         f"{inspection.patches_per_second:.1f} patches/s"
     )
-    return report, report["regions"], inspection.heatmap, summary
+    scale = ColourScale("defect probability, the mean of the patches covering a pixel",
+                        [(0.0, "0"), (0.5, "0.5"), (1.0, "1")])
+    return report, report["regions"], inspection.heatmap, scale, summary
+
+
+def _millimetres(args: argparse.Namespace, image) -> dict | None:
+    """Pixels per millimetre and where they came from: --px-per-mm, else the photo's DPI, else None."""
+    from serving.regions import dpi_px_per_mm
+
+    if args.px_per_mm is not None:
+        return {"px_per_mm": args.px_per_mm, "source": "--px-per-mm"}
+    from_dpi = dpi_px_per_mm(image.info)
+    return None if from_dpi is None else {"px_per_mm": round(from_dpi, 4), "source": f"photo DPI {image.info['dpi'][0]:g}"}
+
+
+def _region_line(region: dict) -> str:
+    score = region.get("score", region.get("max_probability"))
+    box = region["box"]
+    line = (f"  {region['number']}. score {score} at x {box['x']}, y {box['y']}: {box['width']}x{box['height']} px, "
+            f"{region['defect_pixels']:,} defective px")
+    if "size_mm" in region:
+        size = region["size_mm"]
+        line += f" ({size['width']:g}x{size['height']:g} mm, {size['defect_area_mm2']:g} mm2)"
+    return line
 
 
 def _inspect(args: argparse.Namespace) -> int:
     from serving.client import PredictionError
     from serving.hide_client import has_hide_signature
-    from serving.inspection import overlay
+    from serving.inspection_map import inspection_map
+    from serving.regions import with_millimetres
 
     if args.scale <= 0:
         raise UserError(f"--scale must be positive, got {args.scale}")
@@ -98,23 +129,26 @@ def _inspect(args: argparse.Namespace) -> int:
     out = pathlib.Path(args.out or args.image.with_suffix(""))
     try:
         if has_hide_signature(args.server, model_name=args.model_name, timeout=args.timeout):
-            report, regions, heat, summary = _by_hide(args, photo, patch, stride)
+            report, regions, heat, colour_scale, summary = _by_hide(args, photo, patch, stride)
         else:
-            report, regions, heat, summary = _by_patches(args, image, patch, stride)
+            report, regions, heat, colour_scale, summary = _by_patches(args, image, patch, stride)
     except ValueError as error:
         raise UserError(f"{args.image}: {error}") from error
     except PredictionError as error:
         raise UserError(str(error)) from error
+    millimetres = _millimetres(args, image)
+    if millimetres is not None:
+        regions = with_millimetres(regions, millimetres["px_per_mm"])
+    if not args.tiles:
+        del report["tiles"]
     out.parent.mkdir(parents=True, exist_ok=True)
     heatmap_path, json_path = out.with_name(out.name + "_heatmap.png"), out.with_name(out.name + "_defects.json")
-    overlay(image, heat, regions, args.heatmap_side).save(heatmap_path, compress_level=PNG_COMPRESS_LEVEL)
-    json_path.write_text(json.dumps({"image": str(args.image), "scale": args.scale, **report}, indent=2) + "\n")
+    inspection_map(image, heat, regions, colour_scale, args.heatmap_side).save(heatmap_path, compress_level=PNG_COMPRESS_LEVEL)
+    document = {"image": str(args.image), "scale": args.scale, "millimetres": millimetres, **report, "regions": regions}
+    json_path.write_text(json.dumps(document, indent=2) + "\n")
     print(f"{args.image}: {summary}; {len(regions)} defective region(s)")
-    for number, region in enumerate(regions[:10], start=1):
-        score = region.get("score", region.get("max_probability"))
-        area = f", area {region['area']:,} px" if "area" in region else ""
-        size = f"{region['width']}x{region['height']} px"
-        print(f"  {number}. score {score} at x {region['x']}, y {region['y']}: {size}{area}")
+    for region in regions[:10]:
+        print(_region_line(region))
     print(f"heatmap: {heatmap_path}\nregions: {json_path}")
     return 0
 
@@ -131,8 +165,9 @@ def register(commands: argparse._SubParsersAction) -> None:
         "distance to its nearest non-overlapping tiles of the same hide (and of --reference photos of clean leather "
         "of the same article), in the hide's own spreads above its median, plus the classifier's word where it is "
         "confident. Other models classify the patches one by one through predict_image. Writes OUT_heatmap.png "
-        "(score overlay, defective regions outlined) and OUT_defects.json (regions with score, box and area in "
-        "pixels, and every tile). See docs/serving.md.",
+        "(score overlay, defective regions outlined and numbered, a colour bar with its unit below) and "
+        "OUT_defects.json (the regions by number with score, box and defective pixels, in millimetres too with "
+        "--px-per-mm or a photo that states its DPI; every tile with --tiles). See docs/serving.md.",
     )
     inspect.add_argument("image", type=pathlib.Path, metavar="BIG_IMAGE")
     inspect.add_argument("--server", required=True, metavar="HOST:PORT", help="TF Serving gRPC address")
@@ -171,5 +206,11 @@ def register(commands: argparse._SubParsersAction) -> None:
         "--heatmap-side", type=int, default=HEATMAP_MAX_SIDE,
         help="longest side of the heatmap PNG, the photo shrunk to it (0: full size; default %(default)s)",
     )
+    inspect.add_argument(
+        "--px-per-mm", type=positive_float, default=None, metavar="N",
+        help="photo pixels per millimetre of leather, for region sizes in mm (default: from the photo's DPI when it "
+        "states one; the JSON says which source was used)",
+    )
+    inspect.add_argument("--tiles", action="store_true", help="write every tile's score into the JSON too")
     inspect.add_argument("--out", default=None, help="output path prefix (default: BIG_IMAGE without suffix)")
     inspect.set_defaults(func=_inspect)

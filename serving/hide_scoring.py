@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from serving.hide_settings import ScoringSettings
+from serving.regions import numbered, region_box
 
 MAD_TO_SIGMA = 1.4826
 """Scales the median absolute deviation to a standard deviation for normal data."""
@@ -128,13 +129,14 @@ def pixel_scores(scores: np.ndarray, origins: np.ndarray, patch: int, width: int
 
 
 def regions(heat: np.ndarray, threshold: float) -> list[dict]:
-    """Connected areas of pixels scoring at least `threshold`, highest first: score, box and area in pixels.
+    """Connected areas of pixels scoring at least `threshold`, highest first and numbered: score, box and the
+    count of defective pixels in it (a box also holds sound pixels, so the count is less than its area).
 
     Tiles at a stride of half their side, less one, leave a one-pixel seam
     that three tiles cover; the third tile's score can pull the seam below the
     threshold and cut one defect's cells in two. Pixels with at most two pixels
-    between them are therefore one region; its box and area count only the
-    pixels above.
+    between them are therefore one region; its box and pixel count take only
+    the pixels above.
     """
     from scipy import ndimage
 
@@ -146,14 +148,8 @@ def regions(heat: np.ndarray, threshold: float) -> list[dict]:
     index = np.arange(1, count + 1)
     peaks = ndimage.maximum(heat, labels, index)
     areas = ndimage.sum_labels(np.ones_like(heat), labels, index)
-    found = []
-    for peak, area, box in zip(peaks, areas, ndimage.find_objects(labels), strict=True):
-        found.append({
-            "score": round(float(peak), 3),
-            "x": box[1].start,
-            "y": box[0].start,
-            "width": box[1].stop - box[1].start,
-            "height": box[0].stop - box[0].start,
-            "area": int(area),
-        })
-    return sorted(found, key=lambda region: -region["score"])
+    found = [
+        {"score": round(float(peak), 3), "box": region_box(box), "defect_pixels": int(area)}
+        for peak, area, box in zip(peaks, areas, ndimage.find_objects(labels), strict=True)
+    ]
+    return numbered(sorted(found, key=lambda region: -region["score"]))

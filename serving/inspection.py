@@ -16,7 +16,7 @@ import numpy as np
 from PIL import Image
 
 from serving.client import Prediction
-from serving.hide_settings import HEATMAP_MAX_SIDE
+from serving.regions import numbered, region_box
 
 Predictor = Callable[[Sequence[bytes]], list[Prediction]]
 PNG_COMPRESS_LEVEL = 1
@@ -51,19 +51,18 @@ class Inspection:
         defective = [t for t in self.tiles if t.defective]
         for t in defective:
             mask[t.y : t.y + t.size, t.x : t.x + t.size] = True
-        labels, _ = ndimage.label(mask)
+        labels, count = ndimage.label(mask)
+        pixels = ndimage.sum_labels(mask, labels, np.arange(1, count + 1))
         regions = []
-        for index, box in enumerate(ndimage.find_objects(labels), start=1):
+        for index, (box, defect_pixels) in enumerate(zip(ndimage.find_objects(labels), pixels, strict=True), start=1):
             members = [t for t in defective if labels[t.y, t.x] == index]
             regions.append({
-                "x": box[1].start,
-                "y": box[0].start,
-                "width": box[1].stop - box[1].start,
-                "height": box[0].stop - box[0].start,
                 "max_probability": max(t.probability for t in members),
                 "tiles": len(members),
+                "box": region_box(box),
+                "defect_pixels": int(defect_pixels),
             })
-        return sorted(regions, key=lambda region: -region["max_probability"])
+        return numbered(sorted(regions, key=lambda region: -region["max_probability"]))
 
     def to_json(self) -> dict:
         return {
@@ -134,37 +133,3 @@ def inspect_image(image: Image.Image, predict: Predictor, *, patch: int = 227, s
         cover[y : y + patch, x : x + patch] += 1
         tiles.append(Tile(x, y, patch, float(prediction.probability), bool(prediction.defective)))
     return Inspection(rgb.width, rgb.height, tiles, total / cover, seconds)
-
-
-def overlay(
-    image: Image.Image, heat: np.ndarray, boxes: Sequence[dict], max_side: int = HEATMAP_MAX_SIDE, alpha: float = 0.5
-) -> Image.Image:
-    """The photo with a map in [0, 1] blended in and each box (x, y, width, height) outlined.
-
-    Each pixel takes the map's inferno colour in proportion to its value (up to
-    `alpha`), so sound leather stays as photographed and only what scores shows.
-    A photo longer than `max_side` (0: no limit) is shown shrunk to it: a
-    4608x3288 map took 10 s to blend and write at full size, and a person reads
-    the regions' exact pixels in the JSON. Colours come from a 256-entry table:
-    matplotlib's colour map on the float map of such a photo takes half a gigabyte.
-    """
-    from matplotlib import colormaps
-    from PIL import ImageDraw
-
-    scale = min(1.0, max_side / max(image.size)) if max_side > 0 else 1.0
-    width, height = max(1, round(image.width * scale)), max(1, round(image.height * scale))
-    rows = np.minimum(((np.arange(height) + 0.5) / scale).astype(int), heat.shape[0] - 1)
-    columns = np.minimum(((np.arange(width) + 0.5) / scale).astype(int), heat.shape[1] - 1)
-    table = (colormaps["inferno"](np.linspace(0.0, 1.0, 256))[:, :3] * 255).astype(np.uint8)
-    shown = np.clip(heat[np.ix_(rows, columns)], 0.0, 1.0).astype(np.float32)
-    colours = table[np.rint(shown * 255).astype(np.uint8)].astype(np.float32)
-    photo = image.convert("RGB").resize((width, height), Image.BILINEAR) if scale < 1 else image.convert("RGB")
-    pixels = np.asarray(photo, np.float32)
-    pixels += (colours - pixels) * (alpha * shown)[..., None]
-    blended = Image.fromarray(np.rint(pixels).astype(np.uint8))
-    draw = ImageDraw.Draw(blended)
-    for box in boxes:
-        x0, y0 = box["x"] * scale, box["y"] * scale
-        x1, y1 = (box["x"] + box["width"]) * scale - 1, (box["y"] + box["height"]) * scale - 1
-        draw.rectangle([x0, y0, max(x0, x1), max(y0, y1)], outline=(0, 255, 255), width=3)
-    return blended

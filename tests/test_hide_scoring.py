@@ -125,7 +125,7 @@ def test_each_pixel_scores_the_mean_of_the_tiles_covering_it():
         pixel_scores(np.array([1.0]), np.array([(0, 0)]), PATCH, width=30, height=30)
 
 
-def test_regions_are_connected_pixels_above_the_threshold_with_box_and_area():
+def test_regions_are_connected_pixels_above_the_threshold_numbered_with_box_and_defect_pixels():
     heat = np.zeros((50, 80), np.float32)
     heat[10:20, 30:45] = 12.0
     heat[12, 33] = 15.0
@@ -134,8 +134,8 @@ def test_regions_are_connected_pixels_above_the_threshold_with_box_and_area():
     found = regions(heat, threshold=8.0)
 
     assert found == [
-        {"score": 15.0, "x": 30, "y": 10, "width": 15, "height": 10, "area": 150},
-        {"score": 9.0, "x": 5, "y": 40, "width": 2, "height": 5, "area": 10},
+        {"number": 1, "score": 15.0, "box": {"x": 30, "y": 10, "width": 15, "height": 10}, "defect_pixels": 150},
+        {"number": 2, "score": 9.0, "box": {"x": 5, "y": 40, "width": 2, "height": 5}, "defect_pixels": 10},
     ]
     assert regions(heat, threshold=20.0) == []
 
@@ -149,8 +149,8 @@ def test_a_one_pixel_seam_below_the_threshold_does_not_split_a_region():
     found = regions(heat, threshold=8.0)
 
     assert found == [
-        {"score": 12.0, "x": 10, "y": 5, "width": 21, "height": 10, "area": 200},
-        {"score": 9.0, "x": 34, "y": 5, "width": 6, "height": 10, "area": 60},
+        {"number": 1, "score": 12.0, "box": {"x": 10, "y": 5, "width": 21, "height": 10}, "defect_pixels": 200},
+        {"number": 2, "score": 9.0, "box": {"x": 34, "y": 5, "width": 6, "height": 10}, "defect_pixels": 60},
     ]
 
 

@@ -9,6 +9,7 @@ from PIL import Image
 from cli.main import main
 from serving import client, hide_client
 from serving.client import Prediction
+from serving.inspection_map import legend_height
 from serving.inspection import inspect_image, tile_origins
 
 
@@ -46,9 +47,10 @@ def test_bright_square_is_found_where_it_is(hide):
     assert inspection.heatmap[350, 50] == pytest.approx(20 / 255, abs=1e-6)
     defective = [(t.x, t.y) for t in inspection.tiles if t.defective]
     assert defective == [(300, 100)]
-    assert inspection.regions() == [
-        {"x": 300, "y": 100, "width": 100, "height": 100, "max_probability": pytest.approx(200 / 255, abs=1e-6), "tiles": 1}
-    ]
+    assert inspection.regions() == [{
+        "number": 1, "max_probability": pytest.approx(200 / 255, abs=1e-6), "tiles": 1,
+        "box": {"x": 300, "y": 100, "width": 100, "height": 100}, "defect_pixels": 100 * 100,
+    }]
 
 
 def test_inspect_command_writes_heatmap_and_regions(hide, tmp_path, monkeypatch, capsys):
@@ -62,9 +64,10 @@ def test_inspect_command_writes_heatmap_and_regions(hide, tmp_path, monkeypatch,
     assert status == 0
     report = json.loads((tmp_path / "hide_defects.json").read_text())
     assert report["patches"] == 77 and report["defective_patches"] == 1
-    assert report["regions"][0]["x"] == 300 and report["regions"][0]["y"] == 100
+    assert report["regions"][0]["box"]["x"] == 300 and report["regions"][0]["box"]["y"] == 100
+    assert "tiles" not in report and report["millimetres"] is None
     heatmap = Image.open(tmp_path / "hide_heatmap.png")
-    assert heatmap.size == (600, 400)
+    assert heatmap.size == (600, 400 + legend_height(600))
     assert "77 patches (1 defective)" in capsys.readouterr().out
 
 

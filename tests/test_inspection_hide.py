@@ -10,6 +10,7 @@ from cli.main import main
 from serving import client, hide_client
 from serving.hide_client import HideTiles
 from serving.inspection import patch_origins
+from serving.inspection_map import colour_table, legend_height, text_size
 
 
 def _requests(monkeypatch) -> list[tuple[int, int]]:
@@ -42,10 +43,11 @@ def _photo(tmp_path, name: str, defect: bool) -> str:
     return str(path)
 
 
-def test_a_defect_is_outlined_where_it_is_and_reported_with_score_box_and_area(tmp_path, monkeypatch, capsys):
+def test_a_defect_is_outlined_where_it_is_and_reported_with_score_box_and_defect_pixels(tmp_path, monkeypatch, capsys):
     seen = _requests(monkeypatch)
 
-    status = main(["inspect", _photo(tmp_path, "hide.png", True), "--server", "localhost:1", "--patch", "100", "--stride", "50"])
+    status = main(["inspect", _photo(tmp_path, "hide.png", True), "--server", "localhost:1", "--patch", "100", "--stride", "50",
+                   "--tiles"])
 
     assert status == 0 and seen == [(100, 50)]
     report = json.loads((tmp_path / "hide_defects.json").read_text())
@@ -53,11 +55,12 @@ def test_a_defect_is_outlined_where_it_is_and_reported_with_score_box_and_area(t
     [region] = report["regions"]
     # The square lies wholly in the four tiles at x 250 and 300, y 100 and 150, and in no other: every pixel
     # they cover scores at least a quarter of their score, the peak is where all four overlap.
-    assert (region["x"], region["y"], region["width"], region["height"], region["area"]) == (250, 100, 150, 150, 22500)
+    assert region["number"] == 1
+    assert region["box"] == {"x": 250, "y": 100, "width": 150, "height": 150} and region["defect_pixels"] == 22500
     holding = [tile["score"] for tile in report["tiles"] if tile["x"] in (250, 300) and tile["y"] in (100, 150)]
     assert region["score"] == pytest.approx(np.mean(holding), rel=1e-4)
     assert min(holding) > 4 * report["settings"]["threshold"]
-    assert Image.open(tmp_path / "hide_heatmap.png").size == (600, 400)
+    assert Image.open(tmp_path / "hide_heatmap.png").size == (600, 400 + legend_height(600))
     assert "1 defective region(s)" in capsys.readouterr().out
 
 
@@ -66,8 +69,8 @@ def test_a_clean_hide_gives_an_empty_list_and_a_map_of_the_size_asked_for(tmp_pa
     photo = _photo(tmp_path, "clean.png", False)
     assert main(["inspect", photo, "--server", "s:1", "--patch", "100", "--stride", "50", "--heatmap-side", "300"]) == 0
     assert json.loads((tmp_path / "clean_defects.json").read_text())["regions"] == []
-    # The map is shrunk to the longest side asked for; the JSON keeps photo pixels.
-    assert Image.open(tmp_path / "clean_heatmap.png").size == (300, 200)
+    # The map is shrunk to the longest side asked for, the legend strip below it; the JSON keeps photo pixels.
+    assert Image.open(tmp_path / "clean_heatmap.png").size == (300, 200 + legend_height(300))
 
 
 def test_scale_turns_training_photo_pixels_into_photo_pixels_and_references_are_sent_too(tmp_path, monkeypatch):
@@ -98,3 +101,44 @@ def test_a_photo_too_small_to_reference_itself_is_a_one_line_error(tmp_path, mon
     error = capsys.readouterr().err
     assert "hide.png: the photo has tiles with fewer than 5 tiles that do not overlap them" in error
     assert not (tmp_path / "hide_defects.json").exists()
+
+
+def _photo_with_dpi(tmp_path, dpi: int) -> str:
+    path = _photo(tmp_path, "hide.png", True)
+    Image.open(path).save(path, dpi=(dpi, dpi))
+    return path
+
+
+def test_the_map_numbers_its_regions_as_the_json_and_has_a_colour_bar_below(tmp_path, monkeypatch):
+    _requests(monkeypatch)
+    assert main(["inspect", _photo(tmp_path, "hide.png", True), "--server", "s:1", "--patch", "100", "--stride", "50"]) == 0
+    [region] = json.loads((tmp_path / "hide_defects.json").read_text())["regions"]
+    heatmap = np.asarray(Image.open(tmp_path / "hide_heatmap.png").convert("RGB")).astype(int)
+    size = text_size(600)
+    # Region 1's number: white type on a black label inside the box's top-left corner.
+    label = heatmap[region["box"]["y"] + 3 : region["box"]["y"] + 3 + size, region["box"]["x"] + 3 : region["box"]["x"] + 3 + size]
+    assert (label.sum(axis=2) == 0).mean() > 0.3 and (label.min(axis=2) > 200).any()
+    # The colour bar runs from the scale's first colour to its last, on white, one text size into the strip.
+    row = heatmap[400 + size + size // 2]
+    bar_width = 600 // 2 - 2 * size
+    assert np.abs(row[size] - colour_table()[0]).max() <= 2
+    assert np.abs(row[size + bar_width - 1] - colour_table()[255]).max() <= 2
+    assert (row[: size - 1] == 255).all()
+    # Tick labels and the unit: dark type under the bar.
+    assert (heatmap[400 + 2 * size :, : 600 // 2].sum(axis=2) < 200).any()
+
+
+def test_region_sizes_in_millimetres_from_the_photos_dpi_or_the_flag(tmp_path, monkeypatch, capsys):
+    _requests(monkeypatch)
+    photo = _photo_with_dpi(tmp_path, 254)
+    assert main(["inspect", photo, "--server", "s:1", "--patch", "100", "--stride", "50"]) == 0
+    report = json.loads((tmp_path / "hide_defects.json").read_text())
+    assert report["millimetres"] == {"px_per_mm": 10.0, "source": "photo DPI 254"}
+    assert report["regions"][0]["size_mm"] == {"width": 15.0, "height": 15.0, "defect_area_mm2": 225.0}
+    assert "  1. score " in capsys.readouterr().out
+    assert main(["inspect", photo, "--server", "s:1", "--patch", "100", "--stride", "50", "--px-per-mm", "5"]) == 0
+    report = json.loads((tmp_path / "hide_defects.json").read_text())
+    assert report["millimetres"] == {"px_per_mm": 5.0, "source": "--px-per-mm"}
+    assert report["regions"][0]["size_mm"] == {"width": 30.0, "height": 30.0, "defect_area_mm2": 900.0}
+    assert "tiles" not in report
+    assert "150x150 px, 22,500 defective px (30x30 mm, 900 mm2)" in capsys.readouterr().out
