@@ -31,7 +31,8 @@ def keras_verbosity() -> int:
 
 
 class EpochProgress:
-    """One line per finished epoch, at most one per `interval` seconds, and always the last epoch's."""
+    """One line per finished epoch, at most one per `interval` seconds, and always the last epoch's; the time left
+    is for all `epochs`, so early stopping may end training sooner."""
 
     def __init__(self, epochs: int, interval: float = 0.0, out: TextIO | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
@@ -41,6 +42,7 @@ class EpochProgress:
     def start(self) -> None:
         """Time left counts from here: the first epoch, not the callback's making."""
         self._started = self.clock()
+        self._first_end: float | None = None
         self._last_line = -math.inf
         self._pending: str | None = None
 
@@ -48,15 +50,23 @@ class EpochProgress:
         now = self.clock()
         logs = logs or {}
         done = epoch + 1
-        left = (now - self._started) / done * (self.epochs - done)
+        left = self._seconds_per_epoch(now, done) * (self.epochs - done)
         line = (f"trainer: epoch {done}/{self.epochs}, loss {logs.get('loss', math.nan):.4f}, "
                 f"validation ROC-AUC {logs.get('val_auc', math.nan):.4f}, "
-                + ("done" if done >= self.epochs else f"at most {left:.0f} s left"))
+                + ("done" if done >= self.epochs else f"about {left:.0f} s left"))
         if done >= self.epochs or now - self._last_line >= self.interval:
             self._print(line)
             self._last_line, self._pending = now, None
         else:
             self._pending = line
+
+    def _seconds_per_epoch(self, now: float, done: int) -> float:
+        """The first epoch's time until a second ends, then the mean of those after it: the first one also traces
+        the graph and would make every estimate several times too long."""
+        if self._first_end is None:
+            self._first_end = now
+            return now - self._started
+        return (now - self._first_end) / (done - 1)
 
     def finish(self) -> None:
         """The last epoch's line when early stopping ended training between two printed lines."""

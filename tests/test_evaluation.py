@@ -286,6 +286,12 @@ def test_the_clean_slice_shows_its_false_alarms_and_no_precision():
     assert "floor" not in page
 
 
+def test_report_gate_table_puts_the_failing_gates_first(crafted_report):
+    gates = [GateDecision("auc", False, True, 0.6, 0.86), GateDecision("binary_accuracy", False, False, 0.9, 0.8)]
+    page = render_html(dataclasses.replace(crafted_report, summary=dataclasses.replace(crafted_report.summary, gates=gates)))
+    assert page.index("<td>FAIL</td><td>binary_accuracy</td>") < page.index("<td>pass</td><td>auc</td>")
+
+
 def test_report_paths_are_relative_to_the_workdir(crafted_report):
     page = render_html(dataclasses.replace(crafted_report, workdir="/runs"))
     assert "Evaluation: <code>Evaluator/evaluation/9</code> (paths relative to the workdir)" in page

@@ -90,13 +90,13 @@ def test_keras_epoch_lines_only_with_verbose(monkeypatch, restored_loggers):
 
 def test_epoch_lines_every_epoch_or_at_most_one_per_interval_and_the_last():
     out = io.StringIO()
-    clock = iter([0.0, 1.0, 2.0, 11.5, 12.0])
+    clock = iter([0.0, 1.0, 2.0, 11.0, 12.0])
     progress = EpochProgress(epochs=5, interval=10.0, out=out, clock=lambda: next(clock))
     for epoch in range(4):
         progress.epoch_end(epoch, {"loss": 0.5 - epoch / 10, "val_auc": 0.8 + epoch / 100})
     progress.finish()
     assert out.getvalue().splitlines() == [
-        "trainer: epoch 1/5, loss 0.5000, validation ROC-AUC 0.8000, at most 4 s left",
-        "trainer: epoch 3/5, loss 0.3000, validation ROC-AUC 0.8200, at most 8 s left",
+        "trainer: epoch 1/5, loss 0.5000, validation ROC-AUC 0.8000, about 4 s left",
+        "trainer: epoch 3/5, loss 0.3000, validation ROC-AUC 0.8200, about 10 s left",
         "trainer: epoch 4/5, loss 0.2000, validation ROC-AUC 0.8300, stopped early",
     ]

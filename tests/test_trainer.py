@@ -260,6 +260,6 @@ def test_without_verbose_the_trainer_prints_its_own_line_per_epoch_and_no_keras_
     printed = capsys.readouterr().out.splitlines()
     epochs = [line for line in printed if line.startswith("trainer: epoch ")]
     assert [line.split(",")[0] for line in epochs] == ["trainer: epoch 1/3", "trainer: epoch 2/3", "trainer: epoch 3/3"]
-    assert re.fullmatch(r"trainer: epoch 1/3, loss \d\.\d{4}, validation ROC-AUC \d\.\d{4}, at most \d+ s left", epochs[0])
+    assert re.fullmatch(r"trainer: epoch 1/3, loss \d\.\d{4}, validation ROC-AUC \d\.\d{4}, about \d+ s left", epochs[0])
     assert epochs[-1].endswith(", done")
     assert not any(line.startswith("Epoch ") or "/step" in line for line in printed), printed

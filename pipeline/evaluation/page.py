@@ -78,8 +78,10 @@ def _variant_table(table: VariantTable) -> str:
 
 
 def _gate_table(summary: RunSummary) -> str:
+    """One row per gate, the failing ones first, as the run printed them."""
     if not summary.gates:
         return "<p>No gates configured.</p>"
+    gates = sorted(summary.gates, key=lambda gate: gate.passed)
     rows = [
         [
             "pass" if g.passed else "FAIL",
@@ -90,10 +92,10 @@ def _gate_table(summary: RunSummary) -> str:
             "&ndash;" if g.baseline is None else f"{g.baseline:.4f}",
             "&ndash;" if g.change is None else f"{g.change:+.4f}",
         ]
-        for g in summary.gates
+        for g in gates
     ]
     header = ["decision", "metric", "gate", "bound", "candidate", "baseline", "change"]
-    return render.html_table(header, rows, row_classes=["pass" if g.passed else "fail" for g in summary.gates])
+    return render.html_table(header, rows, row_classes=["pass" if g.passed else "fail" for g in gates])
 
 
 def operating_point(report: EvaluationReport) -> str:
