@@ -47,6 +47,7 @@ class EpochProgress:
         self._pending: str | None = None
 
     def epoch_end(self, epoch: int, logs: dict[str, float] | None) -> None:
+        """Keras' on_epoch_end: `epoch` counts from 0, `logs` holds loss and val_auc."""
         now = self.clock()
         logs = logs or {}
         done = epoch + 1
