@@ -8,6 +8,7 @@ from cli.config_args import add_config_arguments, config_from_args
 from cli.data_source import add_data_arguments, tfrecord_dir
 from cli.errors import UserError
 from cli.progress import add_verbose_flag
+from pipeline.config import PipelineConfig
 
 WORKER_LOG = "worker-output.log"
 """Under the workdir: what TensorFlow's C++ code and the Beam worker processes wrote to stderr in a quiet run."""
@@ -33,10 +34,18 @@ def check_paths(args: argparse.Namespace) -> None:
             raise UserError(f"{flag} {path} is a file, not a folder")
 
 
+def _config(args: argparse.Namespace, data_dir: str, workdir: str) -> PipelineConfig:
+    try:
+        return config_from_args(args, data_dir, workdir)
+    except ValueError as error:
+        raise UserError(str(error)) from error
+
+
 def _run(args: argparse.Namespace) -> int:
     from pipeline.workdir_lock import WorkdirBusy, workdir_lock
 
     check_paths(args)
+    _config(args, args.data, args.workdir)  # every other flag, before TensorFlow loads too
     workdir = pathlib.Path(args.workdir).resolve()
     created = not workdir.exists()
     try:
@@ -56,10 +65,7 @@ def _run_locked(args: argparse.Namespace, workdir: pathlib.Path) -> int:
     from pipeline.local_runner import run_local, show_component_progress, worker_output_to
 
     data_dir = tfrecord_dir(pathlib.Path(args.data).resolve(), workdir, args.clean_class)
-    try:
-        config = config_from_args(args, str(data_dir), str(workdir))
-    except ValueError as error:
-        raise UserError(str(error)) from error
+    config = _config(args, str(data_dir), str(workdir))
     print(f"running pipeline {config.pipeline_name} on {data_dir} (workdir {workdir})")
     show_component_progress(args.verbose)
     quiet = contextlib.nullcontext() if args.verbose else worker_output_to(str(workdir / WORKER_LOG))

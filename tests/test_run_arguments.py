@@ -1,4 +1,4 @@
-"""`leather run` names a mistyped path in one line before it loads TensorFlow, which takes 13 s or more."""
+"""`leather run` names a mistyped path or a bad flag value in one line before it loads TensorFlow (13 s or more)."""
 import subprocess
 import sys
 
@@ -38,3 +38,11 @@ def test_a_workdir_that_is_a_file_is_one_line_before_tensorflow_loads(tmp_path):
     result = _leather("run", "--data", str(tmp_path / "photos"), "--workdir", str(tmp_path / "work"))
     assert (result.returncode, result.stderr) == (1, f"leather: error: --workdir {tmp_path / 'work'} is a file, not a folder\n")
     assert result.stdout == "tensorflow not loaded\n"
+
+
+def test_a_bad_flag_value_is_one_line_before_tensorflow_loads(tmp_path):
+    (tmp_path / "photos").mkdir()
+    result = _leather("run", "--data", str(tmp_path / "photos"), "--workdir", str(tmp_path / "work"), "--min-shifted-auc", "1.2")
+    assert (result.returncode, result.stderr) == (1, "leather: error: min_shifted_auc must be in [0, 1] or off, got 1.2\n")
+    assert result.stdout == "tensorflow not loaded\n"
+    assert not (tmp_path / "work").exists()
