@@ -3,7 +3,8 @@
 Keras' per-epoch lines belong to `--verbose`. The Trainer runs inside TFX, and
 anything passed through its custom_config is part of the Trainer's cache key: a
 run with `--verbose` would retrain a model a quiet run had cached. The CLI sets
-`VERBOSE_ENV` instead (cli/progress.py), which the Trainer reads. TensorFlow is
+`VERBOSE_ENV` instead (cli/progress.py), which the Trainer reads; the Kubeflow
+image sets it to 1 (kubeflow/Dockerfile), as a pod's log is all a run leaves. TensorFlow is
 imported only where the Keras callback is made, so the CLI can read this module
 before TensorFlow loads.
 """
