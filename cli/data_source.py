@@ -22,13 +22,18 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--clean-class", default=features.DEFAULT_CLEAN_CLASS, help="clean-class folder when --data is an image folder")
 
 
+def check_data_folder(data: pathlib.Path) -> None:
+    """The one check of --data, cheap enough for a command to make before it loads TensorFlow."""
+    if not data.is_dir():
+        raise UserError(f"--data {data} is not a folder" if data.exists() else f"--data {data} does not exist")
+
+
 def tfrecord_dir(data: pathlib.Path, out: pathlib.Path, clean_class: str) -> pathlib.Path:
     """`data` itself when it holds spans; otherwise its image folders imported into `out`/tfrecords as span 1."""
     from ingest.importer import SHARD_PATTERN, IngestError
     from ingest.spans import FIRST_SPAN, check_span_layout, import_span, span_numbers
 
-    if not data.is_dir():
-        raise UserError(f"--data {data} is not a folder")
+    check_data_folder(data)
     try:
         if span_numbers(data) or any(data.glob(SHARD_PATTERN)):
             check_span_layout(data)

@@ -3,7 +3,7 @@ import argparse
 import json
 import pathlib
 
-from cli.data_source import add_data_arguments, tfrecord_dir
+from cli.data_source import add_data_arguments, check_data_folder, tfrecord_dir
 from cli.errors import UserError
 from cli.progress import add_verbose_flag
 from models import features
@@ -40,6 +40,7 @@ def _robustness(args: argparse.Namespace, examples: object, out: pathlib.Path) -
 
 
 def _experiment(args: argparse.Namespace) -> int:
+    check_data_folder(pathlib.Path(args.data))  # before the imports below load TensorFlow
     from experiments.dataset import read_examples
     from experiments.report import write_report
     from experiments.runner import run_grid

@@ -5,7 +5,7 @@ import pathlib
 import shutil
 
 from cli.config_args import add_config_arguments, config_from_args
-from cli.data_source import add_data_arguments, tfrecord_dir
+from cli.data_source import add_data_arguments, check_data_folder, tfrecord_dir
 from cli.errors import UserError
 from cli.progress import add_verbose_flag
 from pipeline.config import PipelineConfig
@@ -24,11 +24,10 @@ def _gate_error(error: BaseException) -> BaseException | None:
     return None
 
 
-def check_paths(args: argparse.Namespace) -> None:
-    """The path arguments, checked before anything loads TensorFlow (13 s or more) to tell of a typo."""
-    data = pathlib.Path(args.data)
-    if not data.is_dir():
-        raise UserError(f"--data {data} is not a folder" if data.exists() else f"--data {data} does not exist")
+def _check_paths(args: argparse.Namespace) -> None:
+    """The path arguments, checked before anything loads TensorFlow (13 s or more) to tell of a typo. A
+    --serving-dir on an object store (gs://) is no local path and passes; the Pusher writes it."""
+    check_data_folder(pathlib.Path(args.data))
     for flag, path in (("--workdir", args.workdir), ("--serving-dir", args.serving_dir)):
         if path is not None and pathlib.Path(path).exists() and not pathlib.Path(path).is_dir():
             raise UserError(f"{flag} {path} is a file, not a folder")
@@ -44,7 +43,7 @@ def _config(args: argparse.Namespace, data_dir: str, workdir: str) -> PipelineCo
 def _run(args: argparse.Namespace) -> int:
     from pipeline.workdir_lock import WorkdirBusy, workdir_lock
 
-    check_paths(args)
+    _check_paths(args)
     _config(args, args.data, args.workdir)  # every other flag, before TensorFlow loads too
     workdir = pathlib.Path(args.workdir).resolve()
     created = not workdir.exists()
