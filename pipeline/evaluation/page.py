@@ -6,11 +6,11 @@ import math
 import os
 import pathlib
 
+from models import features
 from pipeline.evaluation import render
 from pipeline.evaluation.plots import PLOT_FILES, figures
-from models import features
 from pipeline.evaluation.report import FALSE_ALARMS, EvaluationReport, SliceRows
-from pipeline.evaluation.summary import RunSummary
+from pipeline.evaluation.summary import RunSummary, failing_first, number
 from pipeline.evaluation.variants import VariantTable
 
 PAGE_FILE = "index.html"
@@ -81,15 +81,15 @@ def _gate_table(summary: RunSummary) -> str:
     """One row per gate, the failing ones first, as the run printed them."""
     if not summary.gates:
         return "<p>No gates configured.</p>"
-    gates = sorted(summary.gates, key=lambda gate: gate.passed)
+    gates = failing_first(summary.gates)
     rows = [
         [
             "pass" if g.passed else "FAIL",
             html.escape(g.subject),
             "change vs baseline" if g.is_change else "minimum",
-            f"{g.bound:{'+' if g.is_change else ''}.4f}",
-            f"{g.candidate:.4f}",
-            "&ndash;" if g.baseline is None else f"{g.baseline:.4f}",
+            f"{g.bound:+.4f}" if g.is_change else number(g.metric, g.bound),
+            number(g.metric, g.candidate),
+            "&ndash;" if g.baseline is None else number(g.metric, g.baseline),
             "&ndash;" if g.change is None else f"{g.change:+.4f}",
         ]
         for g in gates
@@ -110,8 +110,7 @@ def operating_point(report: EvaluationReport) -> str:
     return (
         f"At the stored decision threshold ({matrix.threshold:.4f}), out of 100 clean photos {clean * 100:.0f} are "
         f"rejected as defective, and out of 100 defective photos {defective * 100:.0f} pass as clean "
-        f"(test split: {matrix.true_negatives + matrix.false_positives:.0f} clean, "
-        f"{matrix.true_positives + matrix.false_negatives:.0f} defective photos)."
+        f"(test split: {matrix.negatives:.0f} clean, {matrix.positives:.0f} defective photos)."
     )
 
 
@@ -152,7 +151,7 @@ def render_html(report: EvaluationReport) -> str:
     summary = report.summary
     verdict = "blessed" if summary.blessed else "not blessed"
     if summary.already_pushed:
-        pushed = f"already pushed as version {html.escape(pathlib.Path(summary.pushed_destination).name)}"
+        pushed = f"already pushed as version {html.escape(summary.pushed_version)}"
     elif summary.pushed:
         pushed = f"pushed to <code>{html.escape(_shown(summary.pushed_destination, report.workdir))}</code>"
     else:

@@ -78,8 +78,13 @@ class RunSummary:
         if not self.pushed:
             return "not pushed"
         if self.already_pushed:
-            return f"already pushed: version {os.path.basename(self.pushed_destination)}"
+            return f"already pushed: version {self.pushed_version}"
         return f"pushed to: {self.pushed_destination}"
+
+    @property
+    def pushed_version(self) -> str | None:
+        """The version folder's name under the serving directory, what TF Serving calls the version."""
+        return os.path.basename(self.pushed_destination) if self.pushed else None
 
 
 COUNT_METRICS = ("example_count",)
@@ -90,12 +95,17 @@ def number(metric: str, value: float) -> str:
     return f"{value:.0f}" if metric in COUNT_METRICS else f"{value:.4f}"
 
 
+def failing_first(gates: list[GateDecision]) -> list[GateDecision]:
+    """The gates in the order the printed table and the report page show them: the failed ones first."""
+    return sorted(gates, key=lambda gate: gate.passed)
+
+
 def gate_table(gates: list[GateDecision]) -> list[str]:
     """One row per gate, the failing ones first: result, slice, metric, bound, candidate, baseline, change."""
     if not gates:
         return ["gates: none configured"]
     rows = [("result", "slice", "metric", "bound", "candidate", "baseline", "change")]
-    for gate in sorted(gates, key=lambda gate: gate.passed):
+    for gate in failing_first(gates):
         rows.append((
             "pass" if gate.passed else "FAIL",
             gate.slice,
