@@ -19,9 +19,8 @@ def _roc_figure(report: EvaluationReport) -> Figure:
         axes.plot(fpr, tpr, color=MODEL_COLOURS[role], label=f"{role} (AUC {auc:.3f})" if auc is not None else role)
         if curves.confusion is not None:
             c = curves.confusion
-            negatives, positives = c.true_negatives + c.false_positives, c.true_positives + c.false_negatives
-            if negatives and positives:
-                axes.plot(c.false_positives / negatives, c.true_positives / positives, "o", color=MODEL_COLOURS[role],
+            if not c.single_class:
+                axes.plot(c.false_alarm_rate, c.defect_recall, "o", color=MODEL_COLOURS[role],
                           label=f"{role} at threshold {c.threshold:.2f}")
     axes.set(xlim=(0, 1), ylim=(0, 1.01), xlabel="false positive rate (clean called defective)",
              ylabel="true positive rate (recall of defective)", title="ROC curve, overall test split")

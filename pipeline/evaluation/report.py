@@ -84,7 +84,7 @@ def slice_rates(confusion: ConfusionMatrix) -> dict[str, float]:
     rates = {FALSE_ALARMS: confusion.false_alarm_rate}
     if confusion.single_class:
         rates["auc"] = math.nan
-    if not confusion.true_positives + confusion.false_negatives:
+    if not confusion.positives:
         rates["precision"] = rates["recall"] = math.nan
     return rates
 

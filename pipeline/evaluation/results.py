@@ -118,35 +118,39 @@ class ConfusionMatrix:
         return np.array([[self.true_negatives, self.false_positives], [self.false_negatives, self.true_positives]])
 
     @property
+    def positives(self) -> float:
+        """Defective photos in the slice."""
+        return self.true_positives + self.false_negatives
+
+    @property
+    def negatives(self) -> float:
+        """Clean photos in the slice."""
+        return self.true_negatives + self.false_positives
+
+    @property
     def single_class(self) -> bool:
         """True when the slice holds only one class, where ROC-AUC is undefined (TFMA reports 0)."""
-        positives = self.true_positives + self.false_negatives
-        negatives = self.true_negatives + self.false_positives
-        return not positives or not negatives
+        return not self.positives or not self.negatives
 
     @property
     def defect_recall(self) -> float:
         """The share of defective photos labelled defective; NaN when the slice holds none."""
-        positives = self.true_positives + self.false_negatives
-        return self.true_positives / positives if positives else math.nan
+        return self.true_positives / self.positives if self.positives else math.nan
 
     @property
     def clean_recall(self) -> float:
         """The share of clean photos labelled clean, TN / (TN + FP); NaN when the slice holds none."""
-        negatives = self.true_negatives + self.false_positives
-        return self.true_negatives / negatives if negatives else math.nan
+        return self.true_negatives / self.negatives if self.negatives else math.nan
 
     @property
     def false_alarm_rate(self) -> float:
         """The share of clean photos labelled defective, FP / (TN + FP); NaN when the slice holds none."""
-        negatives = self.true_negatives + self.false_positives
-        return self.false_positives / negatives if negatives else math.nan
+        return self.false_positives / self.negatives if self.negatives else math.nan
 
     @property
     def missed_rate(self) -> float:
         """The share of defective photos labelled clean, FN / (TP + FN); NaN when the slice holds none."""
-        positives = self.true_positives + self.false_negatives
-        return self.false_negatives / positives if positives else math.nan
+        return self.false_negatives / self.positives if self.positives else math.nan
 
 
 @dataclasses.dataclass(frozen=True)
