@@ -92,16 +92,6 @@ def _by_patches(args: argparse.Namespace, image, patch: int, stride: int) -> tup
     return report, report["regions"], inspection.heatmap, scale, summary
 
 
-def _millimetres(args: argparse.Namespace, image) -> dict | None:
-    """Pixels per millimetre and where they came from: --px-per-mm, else the photo's DPI, else None."""
-    from serving.regions import dpi_px_per_mm
-
-    if args.px_per_mm is not None:
-        return {"px_per_mm": args.px_per_mm, "source": "--px-per-mm"}
-    from_dpi = dpi_px_per_mm(image.info)
-    return None if from_dpi is None else {"px_per_mm": round(from_dpi, 4), "source": f"photo DPI {image.info['dpi'][0]:g}"}
-
-
 def _region_line(region: dict) -> str:
     score = region.get("score", region.get("max_probability"))
     box = region["box"]
@@ -117,7 +107,7 @@ def _inspect(args: argparse.Namespace) -> int:
     from serving.client import PredictionError
     from serving.hide_client import has_hide_signature
     from serving.inspection_map import inspection_map
-    from serving.regions import with_millimetres
+    from serving.regions import millimetre_scale, with_millimetres
 
     if args.scale <= 0:
         raise UserError(f"--scale must be positive, got {args.scale}")
@@ -136,7 +126,7 @@ def _inspect(args: argparse.Namespace) -> int:
         raise UserError(f"{args.image}: {error}") from error
     except PredictionError as error:
         raise UserError(str(error)) from error
-    millimetres = _millimetres(args, image)
+    millimetres = millimetre_scale(args.px_per_mm, image.info)
     if millimetres is not None:
         regions = with_millimetres(regions, millimetres["px_per_mm"])
     if not args.tiles:

@@ -32,12 +32,15 @@ def with_millimetres(regions: list[dict], px_per_mm: float) -> list[dict]:
     ]
 
 
-def dpi_px_per_mm(info: dict) -> float | None:
-    """Pixels per millimetre from a photo's DPI (Pillow's `info["dpi"]`), when it states one; None otherwise.
+def millimetre_scale(px_per_mm: float | None, info: dict) -> dict | None:
+    """Pixels per millimetre and where they came from: the user's value, else the photo's DPI (Pillow's
+    `info["dpi"]`) when it states one, else None.
 
     Many cameras write 72 DPI as a placeholder; the JSON names the source so a reader can tell.
     """
+    if px_per_mm is not None:
+        return {"px_per_mm": px_per_mm, "source": "--px-per-mm"}
     dpi = info.get("dpi")
     if not dpi or not float(dpi[0]) > 0:
         return None
-    return float(dpi[0]) / MM_PER_INCH
+    return {"px_per_mm": round(float(dpi[0]) / MM_PER_INCH, 4), "source": f"photo DPI {float(dpi[0]):g}"}
