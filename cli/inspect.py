@@ -49,7 +49,6 @@ def _settings(args: argparse.Namespace):
 def _by_hide(args: argparse.Namespace, photo: bytes, patch: int, stride: int) -> tuple[dict, list[dict], object, object, str]:
     from serving.hide_client import request_tiles
     from serving.hide_inspection import inspect_hide
-    from serving.inspection_map import ColourScale
 
     references = [_read(path) for path in args.reference]
 
@@ -62,18 +61,12 @@ def _by_hide(args: argparse.Namespace, photo: bytes, patch: int, stride: int) ->
         f"{len(inspection.scores)} tiles of {patch} px in {inspection.seconds:.2f} s "
         f"({report['tiles_per_second']} tiles/s), highest score {report['max_score']} (threshold {args.threshold})"
     )
-    threshold = args.threshold
-    scale = ColourScale(
-        f"score: spreads above the hide's median tile; a region from {threshold:g}",
-        [(0.0, "0"), (0.5, f"{threshold:g}"), (1.0, f"{2 * threshold:g}+")],
-    )
-    return report, inspection.regions, inspection.display_heat(), scale, summary
+    return report, inspection.regions, inspection.display_heat(), inspection.colour_scale(), summary
 
 
 def _by_patches(args: argparse.Namespace, image, patch: int, stride: int) -> tuple[dict, list[dict], object, object, str]:
     from serving.client import predict_images
     from serving.inspection import inspect_image
-    from serving.inspection_map import ColourScale
 
     if args.reference:
         raise UserError("--reference needs a model with the hide signature (inspect_hide); the served model has none")
@@ -87,9 +80,7 @@ def _by_patches(args: argparse.Namespace, image, patch: int, stride: int) -> tup
         f"{len(inspection.tiles)} patches ({report['defective_patches']} defective) in {inspection.seconds:.2f} s = "
         f"{inspection.patches_per_second:.1f} patches/s"
     )
-    scale = ColourScale("defect probability, the mean of the patches covering a pixel",
-                        [(0.0, "0"), (0.5, "0.5"), (1.0, "1")])
-    return report, report["regions"], inspection.heatmap, scale, summary
+    return report, report["regions"], inspection.heatmap, inspection.colour_scale, summary
 
 
 def _region_line(region: dict) -> str:

@@ -5,7 +5,7 @@ embedding (serving/hide_client.py); the tiles are scored against the rest of
 their own hide and any clean reference photos (serving/hide_scoring.py); each
 pixel keeps the lowest score of the tiles covering it, and connected pixels at
 or above the threshold are the defective regions, with their score, box and
-area in pixels. A sound hide gives no region.
+defective pixels. A sound hide gives no region.
 """
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ import numpy as np
 
 from serving.hide_client import HideTiles
 from serving.hide_scoring import ScoringSettings, pixel_scores, regions, tile_scores
+from serving.inspection_map import ColourScale
 
 TileRequest = Callable[[bytes, int, int], HideTiles]
 """(photo bytes, patch, stride) -> the served model's tiles of that photo."""
@@ -46,6 +47,14 @@ class HideInspection:
     def display_heat(self) -> np.ndarray:
         """The map in [0, 1] for a colour scale: the hide's median at 0, the threshold at one half."""
         return np.clip(self.heat / (2 * self.settings.threshold), 0.0, 1.0)
+
+    def colour_scale(self) -> ColourScale:
+        """What `display_heat`'s colours mean, for the map's legend."""
+        threshold = self.settings.threshold
+        return ColourScale(
+            f"score: spreads above the hide's median tile; a region from {threshold:g}",
+            [(0.0, "0"), (0.5, f"{threshold:g}"), (1.0, f"{2 * threshold:g}+")],
+        )
 
     def to_json(self) -> dict:
         tiles = self.tiles

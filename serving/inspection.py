@@ -11,11 +11,13 @@ import dataclasses
 import io
 import time
 from collections.abc import Callable, Sequence
+from typing import ClassVar
 
 import numpy as np
 from PIL import Image
 
 from serving.client import Prediction
+from serving.inspection_map import ColourScale
 from serving.regions import numbered, region_box
 
 Predictor = Callable[[Sequence[bytes]], list[Prediction]]
@@ -38,6 +40,10 @@ class Inspection:
     tiles: list[Tile]
     heatmap: np.ndarray
     seconds: float
+    colour_scale: ClassVar[ColourScale] = ColourScale(
+        "defect probability, the mean of the patches covering a pixel", [(0.0, "0"), (0.5, "0.5"), (1.0, "1")]
+    )
+    """What the heatmap's colours mean, for the map's legend."""
 
     @property
     def patches_per_second(self) -> float:
