@@ -22,8 +22,10 @@ TF_CPP_ALL, TF_CPP_NONE = "0", "3"
 NOISY_LOGGERS = ("tensorflow", "apache_beam")
 
 
-def add_verbose_flag(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--verbose", action="store_true", help="show every TensorFlow, TFX and Beam log line and warning, and Keras' own epoch lines")
+def add_verbose_flag(parser: argparse.ArgumentParser, also: str = "") -> None:
+    """--verbose for a command; `also` names what else it brings back there (only `run` trains a model)."""
+    parser.add_argument("--verbose", action="store_true",
+                        help="show every TensorFlow, TFX and Beam log line and warning" + (f", {also}" if also else ""))
 
 
 def configure_output(verbose: bool) -> None:

@@ -86,12 +86,14 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="run the TFX pipeline locally (LocalDagRunner)",
         description="Run ImportExampleGen (newest span) -> StatisticsGen -> ImportSchemaGen -> ExampleValidator -> data gate -> span drift -> "
         "Transform -> Trainer -> ColourVariants -> Evaluator -> Pusher with LocalDagRunner and an SQLite ML Metadata store under "
-        "--workdir; print the evaluation metrics, the blessing and where the model was pushed. Without --verbose, "
+        "--workdir; print a line per finished component and per training epoch, then the evaluation metrics, one "
+        "table of the gates (failed ones first), the blessing and where the model was pushed ('already pushed: "
+        "version N' when it was the model already served). Without --verbose, "
         f"what TensorFlow and the Beam worker processes write to stderr goes to WORKDIR/{WORKER_LOG}.",
     )
     add_data_arguments(run)
     run.add_argument("--workdir", default="leather-work", help="pipeline root, ML Metadata and imported data (default %(default)s)")
     run.add_argument("--serving-dir", default=None, help="Pusher destination (default WORKDIR/serving)")
-    add_verbose_flag(run)
+    add_verbose_flag(run, also="and Keras' own epoch lines besides the Trainer's")
     add_config_arguments(run)
     run.set_defaults(func=_run)
