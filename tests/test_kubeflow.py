@@ -9,6 +9,7 @@ import dataclasses
 import json
 import os
 import pathlib
+import re
 import subprocess
 import sys
 
@@ -21,6 +22,7 @@ from tfx.orchestration.kubeflow.v2.container import kubeflow_v2_entrypoint_utils
 from tfx.utils import json_utils, proto_utils
 
 from cli.main import main
+from models.epoch_progress import VERBOSE_ENV
 from models.spec import TrainingConfig, training_from_custom_config
 from pipeline.config import GateConfig, PipelineConfig
 from pipeline.evaluation.spec import eval_config
@@ -264,6 +266,14 @@ def test_several_spans_are_refused_with_the_reason(tmp_path, config):
     with pytest.raises(ValueError, match="--spans 3: .*KFP v2 compiler of TFX 1.16 does not compile"):
         compile_pipeline(dataclasses.replace(config, spans=3), KubeflowSettings(image=IMAGE, pipeline_root="gs://b/r"), tmp_path / "p.yaml")
     assert not list(tmp_path.iterdir())
+
+
+def test_the_image_keeps_keras_epoch_lines_in_the_trainer_pod_log_outside_its_cache_key():
+    """A pod's log is all a Kubeflow run leaves; no `leather run --verbose` sets LEATHER_VERBOSE there."""
+    dockerfile = (REPO_ROOT / "kubeflow" / "Dockerfile").read_text()
+    environment = re.search(r"^ENV (.*?)(?<!\\)$", dockerfile, re.MULTILINE | re.DOTALL).group(1).split()
+    assert f"{VERBOSE_ENV}=1" in environment
+    assert VERBOSE_ENV not in json.dumps(PipelineConfig(data_dir="d", workdir="w").trainer_custom_config())
 
 
 def test_beam_presets_name_what_the_cluster_needs():
