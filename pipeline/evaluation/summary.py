@@ -92,6 +92,7 @@ COUNT_METRICS = ("example_count",)
 
 
 def number(metric: str, value: float) -> str:
+    """A metric's value as the summary and the page print it: `171`, not `171.0000`, for a count of photos."""
     return f"{value:.0f}" if metric in COUNT_METRICS else f"{value:.4f}"
 
 
