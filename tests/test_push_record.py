@@ -5,7 +5,7 @@ from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
 from components.pusher import ALREADY_PUSHED
-from pipeline.evaluation.results import PUSHER_NODE, already_pushed
+from pipeline.evaluation.run_record import PUSHER_NODE, already_pushed
 
 PIPELINE = "leather"
 State = metadata_store_pb2.Execution

@@ -15,7 +15,8 @@ from evaluation_support import ORIGINAL, evaluate_slices
 from pipeline.config import GateConfig, PipelineConfig
 from pipeline.evaluation.page import render_html
 from pipeline.evaluation.report import EvaluationReport
-from pipeline.evaluation.results import ConfusionMatrix, RunResults
+from pipeline.evaluation.results import ConfusionMatrix
+from pipeline.evaluation.run_record import RunResults
 from pipeline.evaluation.spec import eval_config, variant_slicing
 from pipeline.evaluation.summary import RunSummary
 from pipeline.evaluation.variants import VariantScores, VariantTable

@@ -16,7 +16,8 @@ from tensorflow_model_analysis.slicer import slicer_lib
 from tfx import v1 as tfx
 
 from pipeline.config import PipelineConfig
-from pipeline.evaluation.results import OVERALL, ConfusionMatrix, Evaluation, RunResults
+from pipeline.evaluation.results import OVERALL, ConfusionMatrix, Evaluation
+from pipeline.evaluation.run_record import RunResults
 from pipeline.evaluation.spec import variant_slicing
 from pipeline.evaluation.summary import RunSummary
 

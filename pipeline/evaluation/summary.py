@@ -12,7 +12,8 @@ import os
 import ml_metadata as mlmd
 from ml_metadata.proto import metadata_store_pb2
 
-from pipeline.evaluation.results import GateDecision, RunResults
+from pipeline.evaluation.results import GateDecision
+from pipeline.evaluation.run_record import RunResults
 from pipeline.evaluation.variants import VariantTable
 
 
