@@ -163,7 +163,7 @@ def render_html(report: EvaluationReport) -> str:
     )
     body = f"""<h1>Evaluation report</h1>
 <p class="verdict">Candidate model {verdict}, {pushed}.</p>
-<p class="verdict">{operating_point(report)}</p>
+{_paragraph(operating_point(report), "verdict")}
 <p>Evaluation: <code>{html.escape(_shown(report.evaluation_uri, report.workdir))}</code>{_workdir_note(report)}</p>
 <h2>Gates</h2>
 {_gate_table(summary)}
@@ -184,6 +184,11 @@ variant, so of the worst one. Recalls are at each model's own threshold. {baseli
 {render.html_image(PLOT_FILES['calibration'], 'calibration curve')}</p>
 <p>{CALIBRATION_NOTE}</p>"""
     return render.html_page("Leather inspection: evaluation report", body, STYLE)
+
+
+def _paragraph(text: str, css_class: str) -> str:
+    """A paragraph of the page, or nothing at all when there is nothing to say (no empty box)."""
+    return f'<p class="{css_class}">{text}</p>' if text else ""
 
 
 def _workdir_note(report: EvaluationReport) -> str:
