@@ -21,9 +21,12 @@ import tensorflow as tf
 
 from models.calibration import threshold_for_recall
 from models.epoch_progress import FROZEN_HEAD_INTERVAL, progress_callback
+from models.keras_autograph import leave_keras_unconverted
 
 if TYPE_CHECKING:
     from models.spec import TrainingConfig
+
+leave_keras_unconverted()
 
 FEATURES_OUTPUT = "pooled_features"
 """The extractor's output the head reads; an extractor also outputs the serving contract's `embedding`."""
@@ -46,10 +49,11 @@ def extract(features_of: Callable[[tf.Tensor], tf.Tensor], dataset: tf.data.Data
 
 
 def features_function(extractor: tf.keras.Model, images: tf.TensorSpec) -> Callable[[tf.Tensor], tf.Tensor]:
-    """The extractor's features as one graph for any batch size: traced once, not once per split and batch shape."""
+    """The extractor's features as one graph for any batch size: traced once, not once per split and batch shape,
+    and without autograph (the network has no control flow to convert; converting its layers cost tens of seconds)."""
     shape = tf.TensorShape([None]).concatenate(images.shape[1:])
     return tf.function(lambda batch: extractor(batch, training=False)[FEATURES_OUTPUT],
-                       input_signature=[tf.TensorSpec(shape, tf.float32)])
+                       input_signature=[tf.TensorSpec(shape, tf.float32)], autograph=False)
 
 
 def build_head(moments: tuple[np.ndarray, np.ndarray], seed: int) -> list[tf.keras.layers.Layer]:

@@ -13,6 +13,7 @@ from tensorflow.python.saved_model import fingerprinting_utils
 from models import features
 from models.classify_scores import classify_scores
 from models.hide_signature import HIDE_SIGNATURE, make_hide_signature
+from models.keras_autograph import leave_keras_unconverted
 from models.serving_contract import (
     CLASS_LABELS,
     CLASSES_OUTPUT,
@@ -30,6 +31,8 @@ from models.serving_contract import (
     SERVING_DEFAULT_SIGNATURE,
     TRANSFORM_SIGNATURE,
 )
+
+leave_keras_unconverted()
 
 # Where `model.decision_threshold` lands in the SavedModel's checkpoint.
 _THRESHOLD_CHECKPOINT_KEY = "decision_threshold/.ATTRIBUTES/VARIABLE_VALUE"
@@ -50,10 +53,14 @@ def attach_scorer(model: tf.keras.Model, embedding_layer: str | None, inputs: tf
 
     Every signature calls `score` instead of tracing the network again: a
     backbone's trace costs seconds, and five signatures would pay it five times.
+    Without autograph: a functional network has no control flow of its own to
+    convert, and converting each of Lite0's layers took most of the Trainer's time.
     """
     extra = [model.get_layer(embedding_layer).output] if embedding_layer else []
     model.scorer = tf.keras.Model(model.inputs, [model.output, *extra])
-    model.score = tf.function(lambda batch: model.scorer(batch, training=False), input_signature=[inputs])
+    model.score = tf.function(
+        lambda batch: model.scorer(batch, training=False), input_signature=[inputs], autograph=False
+    )
 
 
 def make_serving_signatures(
