@@ -4,13 +4,14 @@ import json
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, TiffImagePlugin
 
 from cli.main import main
 from serving import client, hide_client
 from serving.hide_client import HideTiles
 from serving.inspection import patch_origins
 from serving.inspection_map import colour_table, legend_height, text_size
+from serving.regions import millimetre_scale
 
 
 def _requests(monkeypatch) -> list[tuple[int, int]]:
@@ -142,3 +143,10 @@ def test_region_sizes_in_millimetres_from_the_photos_dpi_or_the_flag(tmp_path, m
     assert report["regions"][0]["size_mm"] == {"width": 30.0, "height": 30.0, "defect_area_mm2": 900.0}
     assert "tiles" not in report
     assert "150x150 px, 22,500 defective px (30x30 mm, 900 mm2)" in capsys.readouterr().out
+
+
+def test_a_dpi_pillow_reads_as_a_rational_gives_millimetres_too():
+    """TIFF and EXIF resolutions come as IFDRational, which refuses a float format: read as a number."""
+    dpi = TiffImagePlugin.IFDRational(254, 1)
+    assert millimetre_scale(None, {"dpi": (dpi, dpi)}) == {"px_per_mm": 10.0, "source": "photo DPI 254"}
+    assert millimetre_scale(None, {"dpi": (0, 0)}) is None and millimetre_scale(None, {}) is None
