@@ -1,8 +1,8 @@
 """One true LocalDagRunner run of the whole pipeline on synthetic leather, then a cached rerun (no new span: nothing reruns).
 
-The first run is conftest's shared `synthetic_run`. Other modules may add runs
-to its metadata (a weaker model that is not pushed), so what the rerun did is
-read from the executions it added, not from a count of all of them.
+The first run is conftest's shared `synthetic_run`; the rerun lands in a copy
+of its workdir (`copy_of_world`, on the same data), which holds both runs'
+metadata, so what the rerun did is read from the executions it added.
 """
 import pathlib
 
@@ -13,7 +13,7 @@ import tensorflow as tf
 from ml_metadata.proto import metadata_store_pb2
 from tfx import v1 as tfx
 
-from conftest import SYNTHETIC_IMAGES
+from conftest import SYNTHETIC_IMAGES, copy_of_world
 from models import features
 from models.calibration import binary_scores
 from models.colour_variants import VARIANT_NAMES
@@ -26,18 +26,19 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def config(synthetic_run) -> PipelineConfig:
-    return synthetic_run.config
+def config(synthetic_run, tmp_path_factory) -> PipelineConfig:
+    """The shared run's world copied: where the rerun lands."""
+    return copy_of_world(synthetic_run, tmp_path_factory.mktemp("rerun"))
 
 
 @pytest.fixture(scope="module")
-def runs(synthetic_run):
+def runs(synthetic_run, config):
     """The shared run, then one on unchanged inputs that must come from the cache, and the executions before it.
 
     With the same Beam options too: they are part of what TFX's cache compares.
     """
-    before = {node: {e.id for e in executions} for node, executions in _executions_by_node(synthetic_run.config).items()}
-    second = run_local(synthetic_run.config)
+    before = {node: {e.id for e in executions} for node, executions in _executions_by_node(config).items()}
+    second = run_local(config)
     return synthetic_run.summary, second, before
 
 
@@ -62,11 +63,11 @@ def _executions_by_node(config: PipelineConfig) -> dict[str, list[metadata_store
     }
 
 
-def test_first_run_blesses_and_pushes_a_savedmodel(config, runs):
+def test_first_run_blesses_and_pushes_a_savedmodel(synthetic_run, runs):
     first, _, _ = runs
     assert first.blessed and first.pushed
     pushed = pathlib.Path(first.pushed_destination)
-    assert pushed.parent == pathlib.Path(config.push_destination)
+    assert pushed.parent == pathlib.Path(synthetic_run.config.push_destination)
     assert (pushed / "saved_model.pb").is_file()
     assert pushed.name.isdigit()
 
@@ -156,10 +157,11 @@ def test_rerun_evaluates_against_the_blessed_baseline_and_does_not_push_the_same
     first, second, before = runs
     assert second.metrics == first.metrics
     assert second.blessed and second.gate_failures == []
-    assert second.pushed and second.pushed_destination == first.pushed_destination
+    version = pathlib.Path(first.pushed_destination).name
+    assert second.pushed and pathlib.Path(second.pushed_destination) == pathlib.Path(config.push_destination) / version
     assert second.already_pushed and not first.already_pushed
-    assert f"already pushed: version {pathlib.Path(first.pushed_destination).name}" in second.lines()
-    assert [v.name for v in pathlib.Path(config.push_destination).iterdir()] == [pathlib.Path(first.pushed_destination).name]
+    assert f"already pushed: version {version}" in second.lines()
+    assert [v.name for v in pathlib.Path(config.push_destination).iterdir()] == [version]
     pushers = _executions_by_node(config)["Pusher"]
     assert min(pushers, key=lambda e: e.id).last_known_state == metadata_store_pb2.Execution.COMPLETE
     assert [e.last_known_state for e in _rerun_executions(config, before)["Pusher"]] == [metadata_store_pb2.Execution.COMPLETE]

@@ -4,16 +4,18 @@ weaker retrained model is kept out.
 One LocalDagRunner run on synthetic leather (conftest's `synthetic_run`, shared with
 the other end-to-end modules) pushes a model; `leather serve` runs as a subprocess on
 127.0.0.1, on a copy of the pushed versions that this module may add to, and must
-answer exactly what the pushed SavedModel answers in this process. A second run
-trains a crippled model (one hidden unit, one epoch, a learning rate of 1e-6) and demands that the
-candidate beat the baseline by 0.5 in accuracy and ROC-AUC: no candidate can pass, so the refusal,
-the report and the untouched serving directory are checked without depending on training noise.
-That is the mechanics only: 160 synthetic photos leave the first model near chance, so "weaker" is
-forced here. tests/test_gates_real.py shows the default gates refusing a genuinely weaker model.
+answer exactly what the pushed SavedModel answers in this process. A second run, in
+a copy of the first run's workdir, retrains the default model crippled (one epoch at
+a learning rate of 1e-6, so Transform comes from the cache) and demands that the
+candidate beat the baseline by 0.5 in accuracy and ROC-AUC: no candidate can pass, so
+the refusal, the report and the untouched serving directory are checked without
+depending on training noise. That is the mechanics only: 160 synthetic photos leave
+the first model near chance, so "weaker" is forced here. tests/test_gates_real.py
+shows the default gates refusing a genuinely weaker model.
 """
+import dataclasses
 import pathlib
 import shutil
-import socket
 import subprocess
 import sys
 import threading
@@ -21,9 +23,12 @@ import time
 from collections.abc import Iterator
 
 import grpc
+import ml_metadata as mlmd
 import numpy as np
 import pytest
 import tensorflow as tf
+from ml_metadata.proto import metadata_store_pb2
+from tfx import v1 as tfx
 from tensorflow_serving.apis import (
     get_model_status_pb2,
     model_service_pb2_grpc,
@@ -32,13 +37,16 @@ from tensorflow_serving.apis import (
 )
 
 from cli import main as leather
+from conftest import copy_of_world
 from models.colour_variants import shift_and_encode_graph
-from models.spec import TrainingConfig
 from pipeline.config import GateConfig, PipelineConfig
 from pipeline.local_runner import run_local
 from pipeline.evaluation.plots import PLOT_FILES
 from pipeline.evaluation.summary import RunSummary
 from serving.client import predict_images
+from serving.request_log_settings import RequestLogSettings
+from serving.server import ServingServer
+from serving_support import free_port, wait_for_versions
 
 pytestmark = pytest.mark.slow
 
@@ -82,22 +90,16 @@ def pushed(first_run) -> pathlib.Path:
     return pathlib.Path(first_run.pushed_destination)
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 class ServeProcess:
     """`leather serve` as its own process on 127.0.0.1; its output goes to a log file shown on failure."""
 
-    def __init__(self, model_dir: pathlib.Path, log: pathlib.Path, *flags: str) -> None:
-        self.address = f"127.0.0.1:{_free_port()}"
+    def __init__(self, model_dir: pathlib.Path, log: pathlib.Path) -> None:
+        self.address = f"127.0.0.1:{free_port()}"
         self.log = log
         with log.open("w") as output:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "cli.main", "serve", "--model-dir", str(model_dir), "--host", "127.0.0.1",
-                 "--port", self.address.split(":")[1], "--poll-seconds", "0.2", *flags],
+                 "--port", self.address.split(":")[1], "--poll-seconds", "0.2"],
                 cwd=REPO_ROOT, stdout=output, stderr=subprocess.STDOUT,
             )
 
@@ -169,8 +171,14 @@ def test_served_answers_on_real_photos_equal_the_pushed_saved_model(server, push
     _assert_served_like_in_process(server, pushed, _photos(real_data_dir))
 
 
-def test_monitor_passes_logged_photos_like_the_training_ones_and_flags_them_in_another_hue(config, pushed, root, tmp_path):
-    """`leather serve --request-log` at rate 1, then `leather monitor` against the run's own training statistics."""
+def test_monitor_passes_logged_photos_like_the_training_ones_and_flags_them_in_another_hue(
+    config, pushed, root, tmp_path, capsys
+):
+    """A server with a request log at rate 1, then `leather monitor` against the run's own training statistics.
+
+    Both in this process: `leather serve`'s own process, flags and signals are
+    the `server` fixture's and test_quiet_run's; here the log and the monitor are.
+    """
     files = sorted((root / "images").rglob("*.jpg"))
     photos = [p.read_bytes() for p in files[:: len(files) // MONITORED_PHOTOS]][:MONITORED_PHOTOS]  # every class
     turn = shift_and_encode_graph(["hue+120"])
@@ -178,22 +186,25 @@ def test_monitor_passes_logged_photos_like_the_training_ones_and_flags_them_in_a
     verdicts = {}
     for name, batch in sent.items():
         requests = tmp_path / f"requests-{name}"
-        served = ServeProcess(pathlib.Path(config.push_destination), tmp_path / f"serve-{name}.log",
-                              "--request-log", str(requests), "--log-sample-rate", "1")
+        served = ServingServer(
+            pathlib.Path(config.push_destination), MODEL_NAME, host="127.0.0.1", port=0, poll_seconds=0.2,
+            request_log=RequestLogSettings(requests, sample_rate=1.0),
+        )
+        served.start()
         try:
-            served.wait_until_available(int(pushed.name))
-            predict_images(served.address, batch, batch_size=8)
+            wait_for_versions(served, (int(pushed.name),))
+            predict_images(f"127.0.0.1:{served.port}", batch, batch_size=8)
         finally:
             served.stop()
-        verdicts[name] = subprocess.run(
-            [sys.executable, "-m", "cli.main", "monitor", "--requests", str(requests), "--workdir", config.workdir,
-             "--out", str(tmp_path / f"monitor-{name}")],
-            cwd=REPO_ROOT, capture_output=True, text=True, timeout=600,
-        )
+        capsys.readouterr()
+        status = leather.main(["monitor", "--requests", str(requests), "--workdir", config.workdir,
+                               "--out", str(tmp_path / f"monitor-{name}")])
+        verdicts[name] = status, capsys.readouterr()
 
-    assert verdicts["ordinary"].returncode == 0, verdicts["ordinary"].stdout + verdicts["ordinary"].stderr
-    assert verdicts["hue+120"].returncode == 1, verdicts["hue+120"].stdout + verdicts["hue+120"].stderr
-    skew = [line for line in verdicts["hue+120"].stdout.splitlines() if line.startswith("skew: ")]
+    (ordinary, ordinary_output), (turned, turned_output) = verdicts["ordinary"], verdicts["hue+120"]
+    assert ordinary == 0, ordinary_output.out + ordinary_output.err
+    assert turned == 1, turned_output.out + turned_output.err
+    skew = [line for line in turned_output.out.splitlines() if line.startswith("skew: ")]
     assert len(skew) == 1 and "photo_hue" in skew[0]
     assert (tmp_path / "monitor-hue+120" / "monitor.html").is_file()
 
@@ -229,11 +240,12 @@ def test_malformed_requests_to_the_pipeline_model_get_the_documented_status(serv
 
 
 @pytest.fixture(scope="module")
-def weak_run(config, first_run, server) -> RunSummary:
-    weak = PipelineConfig(
-        data_dir=config.data_dir,
-        workdir=config.workdir,
-        training=TrainingConfig(model="mlp", epochs=1, hidden_units=1, learning_rate=1e-6),
+def weak(synthetic_run, tmp_path_factory) -> tuple[PipelineConfig, RunSummary]:
+    """The crippled run, in a copy of the first run's world (its metadata, its pushed version, the same data)."""
+    world = copy_of_world(synthetic_run, tmp_path_factory.mktemp("weak"))
+    config = dataclasses.replace(
+        world,
+        training=dataclasses.replace(world.training, epochs=1, learning_rate=1e-6),
         gates=GateConfig(
             min_accuracy=0.0,
             min_auc=0.0,
@@ -241,14 +253,13 @@ def weak_run(config, first_run, server) -> RunSummary:
             max_auc_drop=-REQUIRED_IMPROVEMENT,
             min_shifted_auc=None,
         ),
-        beam_args=config.beam_args,  # part of what TFX's cache compares: ExampleGen and the statistics are reused
     )
-    return run_local(weak)
+    return config, run_local(config)
 
 
-def test_a_weaker_model_is_not_blessed_nor_pushed_and_the_first_keeps_serving(
-    config, first_run, weak_run, server, pushed, root
-):
+def test_a_weaker_model_is_not_blessed_nor_pushed_and_the_first_keeps_serving(first_run, weak, server, pushed, root):
+    config, weak_run = weak
+    assert _newest_execution_state(config, "Transform") == metadata_store_pb2.Execution.CACHED
     assert not weak_run.blessed and not weak_run.pushed
     change_gates = {g.metric: g for g in weak_run.gates if g.is_change}
     assert set(change_gates) == {"binary_accuracy", "auc"}
@@ -262,7 +273,14 @@ def test_a_weaker_model_is_not_blessed_nor_pushed_and_the_first_keeps_serving(
     _assert_served_like_in_process(server, pushed, _photos(root / "images")[:4])
 
 
-def test_report_of_the_weak_run_shows_the_failed_gates_next_to_the_baseline(config, weak_run, tmp_path, capsys):
+def _newest_execution_state(config: PipelineConfig, node: str) -> int:
+    store = mlmd.MetadataStore(tfx.orchestration.metadata.sqlite_metadata_connection_config(config.metadata_path))
+    context = store.get_context_by_type_and_name("node", f"{config.pipeline_name}.{node}")
+    return max(store.get_executions_by_context(context.id), key=lambda execution: execution.id).last_known_state
+
+
+def test_report_of_the_weak_run_shows_the_failed_gates_next_to_the_baseline(weak, tmp_path, capsys):
+    config, _ = weak
     assert leather.main(["report", config.workdir, "--out", str(tmp_path)]) == 0
     assert f"report written to {tmp_path / 'index.html'}" in capsys.readouterr().out
     page = (tmp_path / "index.html").read_text()

@@ -50,7 +50,7 @@ def spans(synthetic_run, tmp_path_factory):
     root = tmp_path_factory.mktemp("spans")
     # The MLP: which model trains on the two spans is not what this module is about, and it trains in a second.
     config = dataclasses.replace(
-        copy_of_world(synthetic_run, root), spans=2, training=TrainingConfig(model="mlp", epochs=2), beam_args=IN_MEMORY_BEAM
+        copy_of_world(synthetic_run, root, own_data=True), spans=2, training=TrainingConfig(model="mlp", epochs=2), beam_args=IN_MEMORY_BEAM
     )
     first = synthetic_run.summary
     generate_dataset(root / "images-2", PHOTOS, seed=2)
