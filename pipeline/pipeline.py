@@ -15,6 +15,7 @@ from tfx.proto import range_config_pb2
 
 from components import pusher as no_repush_pusher
 from components.data_gate import DataGate
+from components.evaluator import Evaluator
 from components.robustness import ColourVariants
 from components.span_drift import SpanDrift
 from ingest.spans import SPAN_SHARD_PATTERN
@@ -133,7 +134,7 @@ def create_components(config: PipelineConfig, run_parameters: RunParameters | No
     # After the data gate, which names an image that does not decode before anything reads it.
     colour_variants = ColourVariants(examples=example_gen.outputs["examples"], split=TEST_SPLIT)
     colour_variants.add_upstream_node(data_gate)
-    evaluator = tfx.components.Evaluator(
+    evaluator = Evaluator(
         examples=colour_variants.outputs["variant_examples"],
         example_splits=[TEST_SPLIT],
         model=trainer.outputs["model"],

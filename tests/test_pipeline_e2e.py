@@ -114,7 +114,7 @@ def test_the_evaluator_scores_every_test_photo_in_every_colour_variant(config, r
     first, second, _ = runs
     variants = _test_split(config, "ColourVariants/variant_examples")
     assert len(variants) == len(VARIANT_NAMES) * len(_test_split(config)) == 13 * first.metrics["example_count"]
-    for run, roles in ((first, {"candidate"}), (second, {"candidate", "baseline"})):
+    for run, roles in ((first, {"candidate"}), (second, {"candidate"})):
         table = dict(run.variants.rows)
         assert list(table) == list(VARIANT_NAMES)
         assert all(set(scores) == roles for scores in table.values())
@@ -152,11 +152,15 @@ def test_metadata_records_every_component_and_the_rerun_is_cached(config, runs):
         assert [e.last_known_state for e in rerun[node]] == [cached], node
 
 
-def test_rerun_evaluates_against_the_blessed_baseline_and_does_not_push_the_same_model_again(config, runs):
-    """The resolver now finds a baseline, so Evaluator and Pusher run again; the served version stays the only one."""
+def test_rerun_evaluates_its_model_once_as_the_blessed_baseline_and_does_not_push_it_again(config, runs):
+    """The resolver now finds a baseline, the cached model itself: the Evaluator scores it once, without comparing
+    it with itself, and says so; the Pusher runs again; the served version stays the only one."""
     first, second, before = runs
     assert second.metrics == first.metrics
     assert second.blessed and second.gate_failures == []
+    assert second.candidate_is_baseline and not first.candidate_is_baseline
+    assert second.baseline_metrics == {} and not any(gate.is_change for gate in second.gates)
+    assert "the candidate is the blessed model itself (nothing changed): evaluated once, not compared" in second.lines()
     version = pathlib.Path(first.pushed_destination).name
     assert second.pushed and pathlib.Path(second.pushed_destination) == pathlib.Path(config.push_destination) / version
     assert second.already_pushed and not first.already_pushed

@@ -12,6 +12,7 @@ import dataclasses
 import ml_metadata as mlmd
 from ml_metadata.proto import metadata_store_pb2
 
+from components.evaluator import CANDIDATE_IS_BASELINE
 from components.pusher import ALREADY_PUSHED
 from components.span_drift import read_drift
 from pipeline.evaluation.results import Evaluation
@@ -61,6 +62,8 @@ class RunResults:
     """True when the destination is the version served before this run: nothing new was pushed."""
     drift: dict | None = None
     """What SpanDrift compared and found (components.span_drift); None in stores from before spans."""
+    candidate_is_baseline: bool = False
+    """The resolver's baseline was the candidate itself (a rerun on unchanged data): evaluated once, no comparison."""
 
     @classmethod
     def load(cls, store: mlmd.MetadataStore, pipeline_name: str) -> RunResults:
@@ -75,6 +78,7 @@ class RunResults:
             pushed_destination=pushed.custom_properties["pushed_destination"].string_value if was_pushed else None,
             already_pushed=was_pushed and already_pushed(store, pipeline_name, pushed),
             drift=_drift(store, pipeline_name),
+            candidate_is_baseline=bool(evaluator["blessing"].custom_properties[CANDIDATE_IS_BASELINE].int_value),
         )
 
 

@@ -32,6 +32,8 @@ class RunSummary:
     drift: dict | None = None
     already_pushed: bool = False
     """Nothing new was pushed: the destination is the version served before the run."""
+    candidate_is_baseline: bool = False
+    """The candidate was the blessed baseline itself (components/evaluator.py): no change gates, no comparison."""
 
     @classmethod
     def of(cls, results: RunResults) -> RunSummary:
@@ -49,10 +51,14 @@ class RunSummary:
             variants=VariantTable.of(evaluation),
             drift=results.drift,
             already_pushed=results.already_pushed,
+            candidate_is_baseline=results.candidate_is_baseline,
         )
 
     def lines(self) -> list[str]:
-        lines = drift_lines(self.drift) + ["evaluation on the test split:"]
+        lines = drift_lines(self.drift)
+        if self.candidate_is_baseline:
+            lines.append("the candidate is the blessed model itself (nothing changed): evaluated once, not compared")
+        lines.append("evaluation on the test split:")
         if self.decision_threshold is not None:
             baseline = self.baseline_decision_threshold
             lines.append(
