@@ -35,12 +35,12 @@ from PIL import Image
 from cli.progress import add_verbose_flag
 from bench_support import REPO_ROOT, TRAINING_NOTE, model_to_serve, photo_files, start_server
 from ingest.synth_hide import MANIFEST_NAME, generate_hides, hide_specs
+from inspection.client import has_hide_signature, request_tiles
+from inspection.evaluation import hide_files, judge, summary
+from inspection.patches import inspect_image
+from inspection.settings import ScoringSettings
+from inspection.whole_hide import inspect_hide
 from serving.client import predict_images
-from serving.hide_client import has_hide_signature, request_tiles
-from serving.hide_evaluation import hide_files, judge, summary
-from serving.hide_inspection import inspect_hide
-from serving.hide_settings import ScoringSettings
-from serving.inspection import inspect_image
 
 GOALS = {
     "image_roc_auc": (">=", 0.98),

@@ -35,7 +35,7 @@ def _open_image(path: pathlib.Path):
 
 
 def _settings(args: argparse.Namespace):
-    from serving.hide_settings import ScoringSettings
+    from inspection.settings import ScoringSettings
 
     try:
         return ScoringSettings(
@@ -47,8 +47,8 @@ def _settings(args: argparse.Namespace):
 
 
 def _by_hide(args: argparse.Namespace, photo: bytes, patch: int, stride: int) -> tuple[dict, list[dict], object, object, str]:
-    from serving.hide_client import request_tiles
-    from serving.hide_inspection import inspect_hide
+    from inspection.client import request_tiles
+    from inspection.whole_hide import inspect_hide
 
     references = [_read(path) for path in args.reference]
 
@@ -65,8 +65,8 @@ def _by_hide(args: argparse.Namespace, photo: bytes, patch: int, stride: int) ->
 
 
 def _by_patches(args: argparse.Namespace, image, patch: int, stride: int) -> tuple[dict, list[dict], object, object, str]:
+    from inspection.patches import inspect_image
     from serving.client import predict_images
-    from serving.inspection import inspect_image
 
     if args.reference:
         raise UserError("--reference needs a model with the hide signature (inspect_hide); the served model has none")
@@ -95,10 +95,10 @@ def _region_line(region: dict) -> str:
 
 
 def _inspect(args: argparse.Namespace) -> int:
+    from inspection.client import has_hide_signature
+    from inspection.maps import inspection_map
+    from inspection.regions import millimetre_scale, with_millimetres
     from serving.client import PredictionError
-    from serving.hide_client import has_hide_signature
-    from serving.inspection_map import inspection_map
-    from serving.regions import millimetre_scale, with_millimetres
 
     if args.scale <= 0:
         raise UserError(f"--scale must be positive, got {args.scale}")
@@ -135,7 +135,7 @@ def _inspect(args: argparse.Namespace) -> int:
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    from serving.hide_settings import HEATMAP_MAX_SIDE, ScoringSettings
+    from inspection.settings import HEATMAP_MAX_SIDE, ScoringSettings
 
     defaults = ScoringSettings()
     inspect = commands.add_parser(

@@ -39,10 +39,10 @@ def _table(rows: list) -> list[str]:
 
 
 def _check(args: argparse.Namespace) -> int:
+    from monitoring.logged_photos import LogSummary, RequestLogError, completed_log_files, logged_photos
+    from monitoring.skew import SkewCheckError, compare, describe_photos, load_schema, serving_statistics
     from pipeline.monitor_page import write_monitor_page
     from pipeline.served_statistics import ServedStatisticsError, served_statistics
-    from serving.request_photos import LogSummary, RequestLogError, completed_log_files, logged_photos
-    from serving.skew import SkewCheckError, compare, describe_photos, load_schema, serving_statistics
 
     summary = LogSummary()
     try:

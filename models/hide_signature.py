@@ -3,7 +3,7 @@
 A tannery photographs whole hides; sending 1,160 cropped and PNG-encoded tiles
 of one photo costs the client more than the model. This signature takes the
 photo's encoded bytes once, cuts the tiles in the graph (every `stride` pixels
-plus one flush with the far edge, row by row, as `serving/inspection.py` does)
+plus one flush with the far edge, row by row, as `inspection/tiling.py` does)
 and answers, per tile, the defect probability, the label and the embedding,
 with the tile grid, so TF Serving can answer it as well as `leather serve`.
 

@@ -7,7 +7,9 @@ naming versions by the labels of a `model_config`; `grpc_host` and `rest` carry
 those calls over gRPC and HTTP, `metrics` counts them for Prometheus,
 `request_log` keeps a sample of them as TF Serving's PredictionLogs, and
 `server` is the process that ties store, API, gRPC host and poller together. `client` is what `leather classify` uses, against this server or the
-official TF Serving container alike.
+official TF Serving container alike. Whole-hide inspection (`inspection`) and
+the monitor of the logged photos (`monitoring`) are clients of the server too
+and live in their own packages.
 
 Keras is pinned to tf-keras here, as in `cli` and `models`, because `leather
 serve` may be the first importer of TensorFlow in its process and the SavedModels

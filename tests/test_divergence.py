@@ -6,8 +6,8 @@ import tensorflow_data_validation as tfdv
 
 from models import features
 from models.divergence import CONSTANT_MEASURE, divergence_rows
+from monitoring.skew import compare
 from pipeline.config import DEFAULT_SCHEMA
-from serving.skew import compare
 
 PHOTOS = 200
 SIDES = (features.PHOTO_WIDTH_KEY, features.PHOTO_HEIGHT_KEY)

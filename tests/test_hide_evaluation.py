@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from serving.hide_evaluation import hide_files, judge, roc_auc, summary
+from inspection.evaluation import hide_files, judge, roc_auc, summary
 
 
 def test_roc_auc_counts_ties_as_one_half():

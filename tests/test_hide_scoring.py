@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from serving.hide_scoring import (
+from inspection.scoring import (
     MAD_TO_SIGMA,
     neighbour_distances,
     overlapping,
@@ -11,7 +11,7 @@ from serving.hide_scoring import (
     robust_z,
     tile_scores,
 )
-from serving.hide_settings import ScoringSettings
+from inspection.settings import ScoringSettings
 
 PATCH, STRIDE = 20, 10
 

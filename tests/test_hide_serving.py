@@ -14,7 +14,7 @@ from models.signatures import attach_scorer
 from models.serving_contract import WARMUP_REQUESTS_FILE
 from models.warmup import warmup_requests
 from serving.client import PredictionError
-from serving.hide_client import has_hide_signature, request_tiles
+from inspection.client import has_hide_signature, request_tiles
 from serving.limits import ServingLimits
 
 from serving_support import MODEL_NAME, wait_for_versions

@@ -6,6 +6,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
+from inspection.tiling import patch_origins
 from models import features, texture
 from models.hide_signature import (
     IMAGE_SIZE_OUTPUT,
@@ -16,7 +17,6 @@ from models.hide_signature import (
 from models.image_features import image_features
 from models.serving_contract import EMBEDDING_OUTPUT, LABEL_OUTPUT, PROBABILITY_OUTPUT
 from models.signatures import attach_scorer
-from serving.inspection import patch_origins
 
 RESOLUTION = 32
 THRESHOLD = 0.5

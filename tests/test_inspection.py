@@ -7,10 +7,12 @@ import pytest
 from PIL import Image
 
 from cli.main import main
-from serving import client, hide_client
+from inspection import client as hide_client
+from inspection.maps import legend_height
+from inspection.patches import inspect_image
+from inspection.tiling import tile_origins
+from serving import client
 from serving.client import Prediction
-from serving.inspection_map import legend_height
-from serving.inspection import inspect_image, tile_origins
 
 
 def _brightness_model(batch):

@@ -7,11 +7,12 @@ import pytest
 from PIL import Image, TiffImagePlugin
 
 from cli.main import main
-from serving import client, hide_client
-from serving.hide_client import HideTiles
-from serving.inspection import patch_origins
-from serving.inspection_map import colour_table, legend_height, text_size
-from serving.regions import millimetre_scale
+from inspection import client as hide_client
+from inspection.client import HideTiles
+from inspection.maps import colour_table, legend_height, text_size
+from inspection.regions import millimetre_scale
+from inspection.tiling import patch_origins
+from serving import client
 
 
 def _requests(monkeypatch) -> list[tuple[int, int]]:

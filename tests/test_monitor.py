@@ -10,8 +10,8 @@ from ingest.synth import generate_dataset
 from models import features
 from models.colour_variants import shift_and_encode_graph
 from monitor_support import pushed_workdir, write_request_log
-from serving.request_photos import LogSummary, completed_log_files, logged_photos
-from serving.skew import describe_photos
+from monitoring.logged_photos import LogSummary, completed_log_files, logged_photos
+from monitoring.skew import describe_photos
 
 PHOTOS = 60
 MIN_PHOTOS = ["--min-photos", "20"]

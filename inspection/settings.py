@@ -1,7 +1,7 @@
 """How whole-hide inspection scores tiles and draws its map, free of NumPy and TensorFlow.
 
 `leather inspect` shows these defaults in its --help, which must answer at once;
-serving/hide_scoring.py does the scoring with them. The defaults were chosen for
+inspection/scoring.py does the scoring with them. The defaults were chosen for
 the 150 px texture model on synthetic hides of other colours and grain than those
 the results are reported on (docs/results/whole-hide.md); the threshold depends
 on the model and needs choosing again for another one.

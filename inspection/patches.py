@@ -2,7 +2,7 @@
 
 The path for models without the hide signature (no embedding: the MLP,
 AlexNet); models with one are inspected a photo per request and scored against
-their own hide (serving/hide_inspection.py). Overlapping tiles sent in batches
+their own hide (inspection/whole_hide.py). Overlapping tiles sent in batches
 through `predict_image` give a per-pixel defect probability (the mean over the
 tiles covering the pixel) and the defective regions an inspector should look at.
 """
@@ -16,9 +16,10 @@ from typing import ClassVar
 import numpy as np
 from PIL import Image
 
+from inspection.maps import ColourScale
+from inspection.regions import numbered, region_box
+from inspection.tiling import patch_origins
 from serving.client import Prediction
-from serving.inspection_map import ColourScale
-from serving.regions import numbered, region_box
 
 Predictor = Callable[[Sequence[bytes]], list[Prediction]]
 PNG_COMPRESS_LEVEL = 1
@@ -80,21 +81,6 @@ class Inspection:
             "regions": self.regions(),
             "tiles": [dataclasses.asdict(t) for t in self.tiles],
         }
-
-
-def tile_origins(length: int, patch: int, stride: int) -> list[int]:
-    """Tile starts covering [0, length): every `stride`, plus one flush with the far edge."""
-    if length < patch:
-        raise ValueError(f"the image side of {length} px is smaller than the patch size {patch} px")
-    origins = list(range(0, length - patch + 1, stride))
-    if origins[-1] != length - patch:
-        origins.append(length - patch)
-    return origins
-
-
-def patch_origins(width: int, height: int, patch: int, stride: int) -> list[tuple[int, int]]:
-    """Top-left corners (x, y) of the tiles, row by row."""
-    return [(x, y) for y in tile_origins(height, patch, stride) for x in tile_origins(width, patch, stride)]
 
 
 def encode_patch(image: Image.Image, x: int, y: int, patch: int) -> bytes:

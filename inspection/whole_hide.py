@@ -1,8 +1,8 @@
 """Whole-hide inspection: one request per photo, self-referenced scores, a map and regions a person can read.
 
 The served model tiles the photo and answers per tile its probability and
-embedding (serving/hide_client.py); the tiles are scored against the rest of
-their own hide and any clean reference photos (serving/hide_scoring.py); each
+embedding (inspection/client.py); the tiles are scored against the rest of
+their own hide and any clean reference photos (inspection/scoring.py); each
 pixel keeps the lowest score of the tiles covering it, and connected pixels at
 or above the threshold are the defective regions, with their score, box and
 defective pixels. A sound hide gives no region.
@@ -15,9 +15,9 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from serving.hide_client import HideTiles
-from serving.hide_scoring import ScoringSettings, pixel_scores, regions, tile_scores
-from serving.inspection_map import ColourScale
+from inspection.client import HideTiles
+from inspection.maps import ColourScale
+from inspection.scoring import ScoringSettings, pixel_scores, regions, tile_scores
 
 TileRequest = Callable[[bytes, int, int], HideTiles]
 """(photo bytes, patch, stride) -> the served model's tiles of that photo."""

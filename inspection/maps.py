@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from serving.hide_settings import HEATMAP_MAX_SIDE
+from inspection.settings import HEATMAP_MAX_SIDE
 
 OUTLINE = (0, 255, 255)
 """Cyan: no colour of the inferno scale, so an outline stands out on any score."""

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from serving.hide_settings import ScoringSettings
-from serving.regions import numbered, region_box
+from inspection.regions import numbered, region_box
+from inspection.settings import ScoringSettings
 
 MAD_TO_SIGMA = 1.4826
 """Scales the median absolute deviation to a standard deviation for normal data."""
