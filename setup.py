@@ -11,7 +11,13 @@ setup(
     version="0.1.0",
     description="TFX pipeline that learns to tell defective from clean leather and serves the blessed model.",
     python_requires=">=3.10",
-    packages=find_packages(include=["cli", "components", "experiments", "ingest", "inspection", "models", "monitoring", "pipeline", "serving"]),
+    packages=find_packages(
+        include=[
+            name
+            for package in ("cli", "components", "experiments", "ingest", "inspection", "models", "monitoring", "pipeline", "serving")
+            for name in (package, f"{package}.*")
+        ]
+    ),
     install_requires=[
         "tfx==1.16.0",
         "tensorflow==2.16.*",

@@ -3,7 +3,7 @@
 The served model tiles the photo and answers per tile its probability and
 embedding (inspection/client.py); the tiles are scored against the rest of
 their own hide and any clean reference photos (inspection/scoring.py); each
-pixel keeps the lowest score of the tiles covering it, and connected pixels at
+pixel keeps the mean score of the tiles covering it, and connected pixels at
 or above the threshold are the defective regions, with their score, box and
 defective pixels. A sound hide gives no region.
 """
