@@ -50,7 +50,7 @@ def _figure(
                 shares = [share for _, _, share in buckets]
                 axes.stairs(shares, edges, color=COLOURS[role], label=role, linewidth=2)
         verdict = "SKEW" if row.beyond else "ok"
-        axes.set_title(f"{row.feature}\nJSD {row.divergence:.3f} (bound {row.bound:g}): {verdict}", fontsize="small")
+        axes.set_title(f"{row.feature}\n{row.measure} {row.divergence:.3f} (bound {row.bound:g}): {verdict}", fontsize="small")
         axes.set_ylabel("share of photos")
         axes.legend(fontsize="x-small")
         axes.grid(alpha=0.3)
@@ -68,8 +68,9 @@ def write_monitor_page(
 ) -> pathlib.Path:
     """Writes the page and its figure into `out_dir`; `facts` (log, statistics, photo counts) head the page."""
     table = html_table(
-        ["feature", "Jensen-Shannon divergence", "bound", "verdict"],
-        [[html.escape(r.feature), f"{r.divergence:.4f}", f"{r.bound:g}", "SKEW" if r.beyond else "ok"] for r in rows],
+        ["feature", "measure", "divergence", "bound", "verdict"],
+        [[html.escape(r.feature), html.escape(r.measure), f"{r.divergence:.4f}", f"{r.bound:g}", "SKEW" if r.beyond else "ok"]
+         for r in rows],
         row_classes=["skew" if r.beyond else "" for r in rows],
     )
     listing = "".join(f"<li>{html.escape(key)}: <code>{html.escape(value)}</code></li>" for key, value in facts.items())

@@ -8,6 +8,7 @@ from cli.main import main
 from ingest.importer import import_images
 from ingest.synth import generate_dataset
 from models import features
+from models.divergence import CONSTANT_MEASURE
 from models.colour_variants import shift_and_encode_graph
 from monitor_support import pushed_workdir, write_request_log
 from monitoring.logged_photos import LogSummary, completed_log_files, logged_photos
@@ -77,7 +78,12 @@ def test_hue_turned_photos_are_flagged_on_the_hue(trained, tmp_path, capsys):
     assert verdicts[features.PHOTO_HUE_X_KEY] == "SKEW"
     assert verdicts[features.PHOTO_WIDTH_KEY] == verdicts[features.PHOTO_SHARPNESS_KEY] == "ok"
     assert "skew: the served photos differ from the training photos in" in out
-    assert "SKEW" in (tmp_path / "page" / "monitor.html").read_text()
+    page = (tmp_path / "page" / "monitor.html").read_text()
+    assert "SKEW" in page
+    # Each row names its own measure: the hue by Jensen-Shannon, the width (one size on both sides) by the share of
+    # photos that differ from it, which the page once labelled a Jensen-Shannon divergence too.
+    assert f"<td>{features.PHOTO_HUE_X_KEY}</td><td>Jensen-Shannon</td>" in page
+    assert f"<td>{features.PHOTO_WIDTH_KEY}</td><td>{CONSTANT_MEASURE}</td>" in page
 
 
 def test_bad_input_is_one_line_and_exit_2(trained, tmp_path, capsys):
