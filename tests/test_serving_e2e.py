@@ -42,6 +42,7 @@ from models.colour_variants import shift_and_encode_graph
 from pipeline.config import GateConfig, PipelineConfig
 from pipeline.local_runner import run_local
 from pipeline.evaluation.plots import PLOT_FILES
+from pipeline.evaluation.run_record import newest_execution
 from pipeline.evaluation.summary import RunSummary
 from serving.client import predict_images
 from serving.request_log_settings import RequestLogSettings
@@ -259,7 +260,8 @@ def weak(synthetic_run, tmp_path_factory) -> tuple[PipelineConfig, RunSummary]:
 
 def test_a_weaker_model_is_not_blessed_nor_pushed_and_the_first_keeps_serving(first_run, weak, server, pushed, root):
     config, weak_run = weak
-    assert _newest_execution_state(config, "Transform") == metadata_store_pb2.Execution.CACHED
+    store = mlmd.MetadataStore(tfx.orchestration.metadata.sqlite_metadata_connection_config(config.metadata_path))
+    assert newest_execution(store, config.pipeline_name, "Transform").last_known_state == metadata_store_pb2.Execution.CACHED
     assert not weak_run.blessed and not weak_run.pushed
     change_gates = {g.metric: g for g in weak_run.gates if g.is_change}
     assert set(change_gates) == {"binary_accuracy", "auc"}
@@ -271,12 +273,6 @@ def test_a_weaker_model_is_not_blessed_nor_pushed_and_the_first_keeps_serving(fi
     assert len(weak_run.gate_failures) == 2
     assert [p.name for p in pathlib.Path(config.push_destination).iterdir()] == [pushed.name]
     _assert_served_like_in_process(server, pushed, _photos(root / "images")[:4])
-
-
-def _newest_execution_state(config: PipelineConfig, node: str) -> int:
-    store = mlmd.MetadataStore(tfx.orchestration.metadata.sqlite_metadata_connection_config(config.metadata_path))
-    context = store.get_context_by_type_and_name("node", f"{config.pipeline_name}.{node}")
-    return max(store.get_executions_by_context(context.id), key=lambda execution: execution.id).last_known_state
 
 
 def test_report_of_the_weak_run_shows_the_failed_gates_next_to_the_baseline(weak, tmp_path, capsys):

@@ -18,6 +18,7 @@ from conftest import IN_MEMORY_BEAM, copy_of_world
 from ingest.spans import import_span
 from ingest.synth import generate_dataset
 from models.spec import TrainingConfig
+from pipeline.evaluation.run_record import newest_execution
 from pipeline.local_runner import run_local
 from span_support import colour_shifted_copy
 
@@ -32,9 +33,7 @@ def _store(config) -> mlmd.MetadataStore:
 
 
 def _newest_execution(config, node: str):
-    store = _store(config)
-    context = store.get_context_by_type_and_name("node", f"{config.pipeline_name}.{node}")
-    return max(store.get_executions_by_context(context.id), key=lambda execution: execution.id)
+    return newest_execution(_store(config), config.pipeline_name, node)
 
 
 def _input_spans(config, node: str) -> list[int]:
