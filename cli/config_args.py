@@ -11,6 +11,7 @@ from cli.arg_types import positive_int
 from models import features
 from models.registry import MODELS
 from models.spec import (
+    ArticleConfig,
     CLASS_WEIGHTINGS,
     CNN_CHANNELS,
     FEATURE_VARIANTS,
@@ -18,11 +19,12 @@ from models.spec import (
     PreprocessingConfig,
     TrainingConfig,
 )
-from pipeline.config import GateConfig, PipelineConfig
+from pipeline.config import TASKS, GateConfig, PipelineConfig
 
 _PRE = PreprocessingConfig()
 _TRAIN = TrainingConfig()
 _GATES = GateConfig()
+_ARTICLE = ArticleConfig()
 
 
 def number_or_off(meaning: str) -> Callable[[str], float | None]:
@@ -44,6 +46,12 @@ recall_or_off = number_or_off("a recall in (0, 1]")
 
 
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--task", choices=TASKS, default=PipelineConfig.task,
+        help="classify: learn defective from clean on labelled photos (--model); reference: learn one leather "
+        "article from its clean photos (--data a folder of clean photos, --validation photos with masks) and flag "
+        "what differs from them (default %(default)s)",
+    )
     model = parser.add_argument_group("model and training")
     model.add_argument("--model", choices=list(MODELS), default=_TRAIN.model,
                        help="; ".join(f"{entry.name}: {entry.summary}" for entry in MODELS.values()) + " (default %(default)s)")
@@ -108,6 +116,25 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
         "schema's drift_comparator bounds: stop the run before Transform, or only warn in the report (default stop)",
     )
 
+    article = parser.add_argument_group("reference task (--task reference)")
+    article.add_argument("--article-scale", dest="scale", type=float, default=_ARTICLE.scale,
+                         help="processing pixels per photo pixel: photos are resized by this before the backbone "
+                         "(default %(default)s)")
+    article.add_argument("--bank-size", type=positive_int, default=_ARTICLE.bank_size,
+                         help="most clean patches the memory bank keeps, chosen by greedy coreset (default %(default)s)")
+    article.add_argument("--colour-blind", action="store_true",
+                         help="fit and inspect on gray photos (default: colour counts, a stain is a defect)")
+    article.add_argument("--threshold-margin", type=float, default=_ARTICLE.threshold_margin,
+                         help="the decision threshold is this times the highest held-out patch score of the clean "
+                         "photos (default %(default)s)")
+    article.add_argument("--max-reference-outlier", type=float, default=_ARTICLE.max_reference_outlier,
+                         help="refuse a clean photo whose most unusual patch scores this many times the other photos' "
+                         "typical highest (default %(default)s)")
+    article.add_argument("--min-image-auc", type=float, default=_GATES.min_image_auc,
+                         help="image ROC-AUC floor on the validation photos (default %(default)s)")
+    article.add_argument("--min-pixel-auc", type=float, default=_GATES.min_pixel_auc,
+                         help="pixel ROC-AUC floor on the validation photos' masks (default %(default)s)")
+
     data = parser.add_argument_group("spans")
     data.add_argument(
         "--spans", type=positive_int, default=PipelineConfig.spans, metavar="K",
@@ -141,5 +168,8 @@ def config_from_args(args: argparse.Namespace, data_dir: str, workdir: str) -> P
         training=_part(TrainingConfig, args),
         gates=_part(GateConfig, args),
         spans=getattr(args, "spans", PipelineConfig.spans),
+        task=getattr(args, "task", PipelineConfig.task),
+        article=_part(ArticleConfig, args),
+        validation_photos=getattr(args, "validation", None) is not None,
         **({"beam_args": tuple(args.beam_arg)} if args.beam_arg else {}),
     )

@@ -47,3 +47,23 @@ def tfrecord_dir(data: pathlib.Path, out: pathlib.Path, clean_class: str) -> pat
     for skipped in report.skipped:
         print(f"  skipped {skipped['path']}: {skipped['reason']}")
     return target
+
+
+ARTICLE_DIR = "article-photos"
+"""Where `leather run --task reference` writes the clean and validation photos as TFRecords, under the workdir."""
+
+
+def article_dir(clean: pathlib.Path, validation: pathlib.Path | None, out: pathlib.Path) -> pathlib.Path:
+    """The reference task's input: the clean photos of `clean` and those of `validation` imported under `out`."""
+    from ingest.article_photos import folder_photos, import_article
+    from ingest.errors import IngestError
+
+    target = out / ARTICLE_DIR
+    try:
+        clean_photos = folder_photos(clean)
+        validation_photos = folder_photos(validation) if validation is not None else []
+        import_article(clean_photos, validation_photos, target)
+    except IngestError as error:
+        raise UserError(str(error)) from error
+    print(f"article photos: {len(clean_photos)} clean, {len(validation_photos)} for validation ({target})")
+    return target

@@ -5,7 +5,7 @@ import pathlib
 import shutil
 
 from cli.config_args import add_config_arguments, config_from_args
-from cli.data_source import add_data_arguments, check_data_folder, tfrecord_dir
+from cli.data_source import add_data_arguments, article_dir, check_data_folder, tfrecord_dir
 from cli.errors import UserError
 from cli.progress import add_verbose_flag
 from pipeline.config import PipelineConfig
@@ -15,10 +15,12 @@ WORKER_LOG = "worker-output.log"
 
 
 def _gate_error(error: BaseException) -> BaseException | None:
+    """The data gate's refusal, or the article fit's refusal of a clean photo, behind a failed run."""
     from components.data_gate import DataGateError
+    from models.article import ArticleFitError
 
     while error is not None:
-        if isinstance(error, DataGateError):
+        if isinstance(error, (DataGateError, ArticleFitError)):
             return error
         error = error.__cause__ or error.__context__
     return None
@@ -28,6 +30,10 @@ def _check_paths(args: argparse.Namespace) -> None:
     """The path arguments, checked before anything loads TensorFlow (13 s or more) to tell of a typo. A
     --serving-dir on an object store (gs://) is no local path and passes; the Pusher writes it."""
     check_data_folder(pathlib.Path(args.data))
+    if args.validation is not None and args.task != "reference":
+        raise UserError("--validation is for --task reference; a classifier's test photos come from --data")
+    if args.validation is not None and not pathlib.Path(args.validation).is_dir():
+        raise UserError(f"--validation {args.validation} is not a folder")
     for flag, path in (("--workdir", args.workdir), ("--serving-dir", args.serving_dir)):
         if path is not None and pathlib.Path(path).exists() and not pathlib.Path(path).is_dir():
             raise UserError(f"{flag} {path} is a file, not a folder")
@@ -63,7 +69,10 @@ def _run(args: argparse.Namespace) -> int:
 def _run_locked(args: argparse.Namespace, workdir: pathlib.Path) -> int:
     from pipeline.local_runner import run_local, show_component_progress, worker_output_to
 
-    data_dir = tfrecord_dir(pathlib.Path(args.data).resolve(), workdir, args.clean_class)
+    if args.task == "reference":
+        data_dir = article_dir(pathlib.Path(args.data).resolve(), args.validation, workdir)
+    else:
+        data_dir = tfrecord_dir(pathlib.Path(args.data).resolve(), workdir, args.clean_class)
     config = _config(args, str(data_dir), str(workdir))
     print(f"running pipeline {config.pipeline_name} on {data_dir} (workdir {workdir})")
     show_component_progress(args.verbose)
@@ -92,6 +101,11 @@ def register(commands: argparse._SubParsersAction) -> None:
         f"what TensorFlow and the Beam worker processes write to stderr goes to WORKDIR/{WORKER_LOG}.",
     )
     add_data_arguments(run)
+    run.add_argument(
+        "--validation", type=pathlib.Path, default=None, metavar="FOLDER",
+        help="--task reference: photos to score and gate the article on, NAME_mask.png beside each defective one "
+        "(white = defect), clean ones without; as `leather data synth-hide` writes them",
+    )
     run.add_argument("--workdir", default="leather-work", help="pipeline root, ML Metadata and imported data (default %(default)s)")
     run.add_argument("--serving-dir", default=None, help="Pusher destination (default WORKDIR/serving)")
     add_verbose_flag(run, also="and Keras' own epoch lines besides the Trainer's")

@@ -52,22 +52,28 @@ class HideTiles:
     model_version: int
 
 
-def _channel(server: str) -> grpc.Channel:
+def client_channel(server: str) -> grpc.Channel:
+    """A channel that takes answers up to MAX_ANSWER_BYTES."""
     return grpc.insecure_channel(server, options=[("grpc.max_receive_message_length", MAX_ANSWER_BYTES)])
 
 
-def has_hide_signature(server: str, *, model_name: str = DEFAULT_MODEL_NAME, timeout: float = 30.0) -> bool:
-    """Whether the served model answers the hide signature (models with an embedding do)."""
+def served_signatures(server: str, *, model_name: str = DEFAULT_MODEL_NAME, timeout: float = 30.0) -> set[str]:
+    """The signature names of the served model, which say how to inspect with it."""
     request = get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=["signature_def"])
     request.model_spec.name = model_name
-    with _channel(server) as channel:
+    with client_channel(server) as channel:
         try:
             response = prediction_service_pb2_grpc.PredictionServiceStub(channel).GetModelMetadata(request, timeout=timeout)
         except grpc.RpcError as error:
             raise PredictionError(server, error.code(), error.details()) from None
     signatures = get_model_metadata_pb2.SignatureDefMap()
     response.metadata["signature_def"].Unpack(signatures)
-    return HIDE_SIGNATURE in signatures.signature_def
+    return set(signatures.signature_def)
+
+
+def has_hide_signature(server: str, *, model_name: str = DEFAULT_MODEL_NAME, timeout: float = 30.0) -> bool:
+    """Whether the served model answers the hide signature (models with an embedding do)."""
+    return HIDE_SIGNATURE in served_signatures(server, model_name=model_name, timeout=timeout)
 
 
 def request_tiles(
@@ -86,7 +92,7 @@ def request_tiles(
     request.inputs[IMAGE_BYTES_INPUT].CopyFrom(tf.make_tensor_proto(photo, dtype=tf.string))
     request.inputs[PATCH_SIZE_INPUT].CopyFrom(tf.make_tensor_proto(patch, dtype=tf.int32))
     request.inputs[STRIDE_INPUT].CopyFrom(tf.make_tensor_proto(stride, dtype=tf.int32))
-    with _channel(server) as channel:
+    with client_channel(server) as channel:
         try:
             response = prediction_service_pb2_grpc.PredictionServiceStub(channel).Predict(request, timeout=timeout)
         except grpc.RpcError as error:

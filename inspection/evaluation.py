@@ -16,21 +16,12 @@ import pathlib
 import numpy as np
 from scipy import ndimage
 
-MASK_SUFFIX = "_mask.png"
-"""A photo NAME.jpg (or .png) is defective when NAME_mask.png lies beside it (white = defect), clean otherwise."""
-PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png")
+from ingest.article_photos import folder_photos
 
 
 def hide_files(folder: pathlib.Path) -> list[tuple[pathlib.Path, pathlib.Path | None]]:
-    """(photo, mask or None) for every photo of `folder`, sorted by name."""
-    photos = sorted(
-        p for p in folder.iterdir() if p.suffix.lower() in PHOTO_SUFFIXES and not p.name.endswith(MASK_SUFFIX)
-    )
-    pairs = []
-    for photo in photos:
-        mask = photo.with_name(photo.stem + MASK_SUFFIX)
-        pairs.append((photo, mask if mask.is_file() else None))
-    return pairs
+    """(photo, mask or None) for every photo of `folder`, sorted by name (NAME_mask.png beside a defective one)."""
+    return [(pair.photo, pair.mask) for pair in folder_photos(folder)]
 
 
 def roc_auc(values: np.ndarray, positives: np.ndarray, negatives: np.ndarray) -> float:

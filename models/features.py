@@ -10,6 +10,10 @@ IMAGE_KEY = "image"
 LABEL_KEY = "label"
 DEFECT_TYPE_KEY = "defect_type"
 IMAGE_ID_KEY = "image_id"
+# Written for the reference task (ingest/article_photos.py): the photo's file name, and its defect mask's PNG
+# bytes (empty for a clean photo).
+PHOTO_NAME_KEY = "photo_name"
+MASK_KEY = "mask"
 # Added by the ColourVariants component: which colour shift an example's image went through.
 VARIANT_KEY = "variant"
 

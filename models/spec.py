@@ -105,6 +105,36 @@ class TrainingConfig:
         return self.epochs if self.epochs is not None else model_entry(self.model).epochs
 
 
+@dataclasses.dataclass(frozen=True)
+class ArticleConfig:
+    """How an article model (reference-based inspection, models/article.py) is fitted on clean photos of one leather."""
+
+    scale: float = 1.0
+    """Processing pixels per photo pixel: the photo is resized by this before the backbone sees it."""
+    bank_size: int = 10_000
+    """Most patches the memory bank keeps (a greedy coreset); every patch when the photos have fewer."""
+    colour_blind: bool = False
+    """Gray photos only; by default colour counts (a stain on its own leather is a defect)."""
+    threshold_margin: float = 1.1
+    """The decision threshold is this times the highest patch score of the clean photos, each held out."""
+    max_reference_outlier: float = 2.0
+    """A clean photo whose highest held-out patch score passes this times the typical one is refused as a likely defect."""
+
+    def __post_init__(self) -> None:
+        if not 0.05 <= self.scale <= 4.0:
+            raise ValueError(f"scale must lie between 0.05 and 4, got {self.scale}")
+        if not 1 <= self.bank_size <= ARTICLE_BANK_LIMIT:
+            raise ValueError(f"bank_size must lie between 1 and {ARTICLE_BANK_LIMIT:,}, got {self.bank_size}")
+        if not self.threshold_margin >= 1.0:
+            raise ValueError(f"threshold_margin must be at least 1, got {self.threshold_margin}")
+        if not self.max_reference_outlier > 1.0:
+            raise ValueError(f"max_reference_outlier must be above 1, got {self.max_reference_outlier}")
+
+
+ARTICLE_BANK_LIMIT = 50_000
+"""Largest memory bank: 50,000 x 152 floats is 30 MB of SavedModel constant, and each query compares with all of it."""
+
+
 def model_input_key(preprocessing: PreprocessingConfig, training: TrainingConfig) -> str:
     """The transformed feature the configured model reads."""
     return model_entry(training.model).input_key(preprocessing)

@@ -14,10 +14,13 @@ import posixpath
 from typing import Any
 
 from models import features, spec
-from models.spec import PreprocessingConfig, TrainingConfig
+from models.spec import ArticleConfig, PreprocessingConfig, TrainingConfig
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 DEFAULT_SCHEMA = REPO_ROOT / "schema" / "schema.pbtxt"
+ARTICLE_SCHEMA = REPO_ROOT / "schema" / "article_schema.pbtxt"
+TASKS = ("classify", "reference")
+"""classify: learn defective from clean on labelled photos; reference: learn one leather article from its clean photos."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,6 +38,10 @@ class GateConfig:
     """Drift of the newest span from the one before beyond the schema's drift_comparator bounds stops the run; False: a warning in the report."""
     max_image_pixels: int = features.MAX_IMAGE_PIXELS
     """Images whose header declares more pixels stop the run at the data gate; the importer's --max-pixels defaults to the same."""
+    min_image_auc: float = 0.9
+    """Reference task: image ROC-AUC floor on the validation photos (when they hold clean and defective ones)."""
+    min_pixel_auc: float = 0.9
+    """Reference task: pixel ROC-AUC floor on the validation photos' masks."""
 
     def __post_init__(self) -> None:
         if self.min_shifted_auc is not None and not 0.0 <= self.min_shifted_auc <= 1.0:
@@ -57,10 +64,19 @@ class PipelineConfig:
     training: TrainingConfig = dataclasses.field(default_factory=TrainingConfig)
     gates: GateConfig = dataclasses.field(default_factory=GateConfig)
     beam_args: tuple[str, ...] = ("--direct_running_mode=multi_processing", "--direct_num_workers=0")
+    task: str = "classify"
+    article: ArticleConfig = dataclasses.field(default_factory=ArticleConfig)
+    """The reference task's fitting (pipeline/reference_pipeline.py)."""
+    validation_photos: bool = False
+    """Reference task: `data_dir` holds validation photos with masks beside the clean ones."""
 
     def __post_init__(self) -> None:
         if self.spans < 1:
             raise ValueError(f"spans must be at least 1, got {self.spans}")
+        if self.task not in TASKS:
+            raise ValueError(f"unknown task {self.task!r} (choose {' or '.join(TASKS)})")
+        if self.task == "reference" and self.spans != 1:
+            raise ValueError("the reference task fits one article from one set of photos: --spans does not apply")
 
     # Paths join as strings, not pathlib paths, so an object-store workdir keeps its "gs://".
     @property

@@ -14,6 +14,7 @@ from tfx import v1 as tfx
 from components.data_gate import check_shards
 from ingest.spans import newest_span_dir
 from pipeline.config import PipelineConfig
+from pipeline.evaluation.article_summary import ArticleRunSummary
 from pipeline.evaluation.summary import RunSummary, summarize
 from pipeline.pipeline import create_pipeline
 from pipeline.workdir_lock import workdir_lock
@@ -106,11 +107,14 @@ def worker_output_to(log_path: str) -> Iterator[None]:
         os.close(terminal)
 
 
-def run_local(config: PipelineConfig) -> RunSummary:
+def run_local(config: PipelineConfig) -> RunSummary | ArticleRunSummary:
     """Run every component (cached where inputs did not change) and report what the run decided."""
     pathlib.Path(config.workdir).mkdir(parents=True, exist_ok=True)
     connection = tfx.orchestration.metadata.sqlite_metadata_connection_config(config.metadata_path)
     with workdir_lock(config.workdir):
+        if config.task == "reference":
+            tfx.orchestration.LocalDagRunner().run(create_pipeline(config, connection))
+            return ArticleRunSummary.load(config.pipeline_name, connection)
         check_shards(str(newest_span_dir(pathlib.Path(config.data_dir))))
         tfx.orchestration.LocalDagRunner().run(create_pipeline(config, connection))
         return summarize(config.pipeline_name, connection)

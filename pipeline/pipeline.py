@@ -22,6 +22,7 @@ from ingest.spans import SPAN_SHARD_PATTERN
 from models import features
 from pipeline.config import PipelineConfig
 from pipeline.evaluation.spec import eval_config
+from pipeline.reference_pipeline import create_reference_components
 
 PREPROCESSING_FN = "models.preprocessing.preprocessing_fn"
 RUN_FN = "models.trainer.run_fn"
@@ -81,6 +82,8 @@ def _span_window(example_gen: BaseNode, spans: int) -> BaseNode | None:
 
 
 def create_components(config: PipelineConfig, run_parameters: RunParameters | None = None) -> list[BaseNode]:
+    if config.task == "reference":
+        return create_reference_components(config)
     parameters = run_parameters or RunParameters()
     # The pattern's {SPAN} makes ExampleGen read the newest span and stamp its number on the Examples.
     example_gen = tfx.components.ImportExampleGen(

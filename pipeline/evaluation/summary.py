@@ -81,17 +81,21 @@ class RunSummary:
         return f"model blessed: {'yes' if self.blessed else 'no'}; {self.push_line()}"
 
     def push_line(self) -> str:
-        """Where the model went; `already pushed` when the served version was this very model."""
-        if not self.pushed:
-            return "not pushed"
-        if self.already_pushed:
-            return f"already pushed: version {self.pushed_version}"
-        return f"pushed to: {self.pushed_destination}"
+        return push_line(self.pushed_destination, self.already_pushed)
 
     @property
     def pushed_version(self) -> str | None:
         """The version folder's name under the serving directory, what TF Serving calls the version."""
         return os.path.basename(self.pushed_destination) if self.pushed else None
+
+
+def push_line(pushed_destination: str | None, already_pushed: bool) -> str:
+    """Where the model went; `already pushed` when the served version was this very model."""
+    if pushed_destination is None:
+        return "not pushed"
+    if already_pushed:
+        return f"already pushed: version {os.path.basename(pushed_destination)}"
+    return f"pushed to: {pushed_destination}"
 
 
 COUNT_METRICS = ("example_count",)

@@ -1,0 +1,71 @@
+"""The reference task's graph: clean photos of one leather article in, a pushed article model out.
+
+The same TFX pipeline as the classifier's (pipeline/pipeline.py), minus what
+has no meaning without defect labels to learn from: ImportExampleGen reads the
+clean photos as the train split and any validation photos (with their masks)
+as a second split, statistics and the curated article schema and the data gate
+check both, the Trainer fits the article (models/article_trainer.py), the
+ArticleEvaluator scores and gates image and pixel ROC-AUC on the validation
+photos, and the Pusher pushes a blessed model. There is no Transform: an
+article's only preprocessing is the backbone graph inside the SavedModel,
+which must be the graph that serves, and a pass-through Transform cost a
+minute of Beam for nothing. No span window, no colour variants (colour is
+part of an article), no baseline comparison (each article stands alone).
+"""
+from tfx import v1 as tfx
+from tfx.dsl.components.base import executor_spec
+from tfx.dsl.components.base.base_node import BaseNode
+
+from components import pusher as no_repush_pusher
+from components.article_evaluator import ArticleEvaluator
+from components.data_gate import DataGate
+from ingest.article_photos import CLEAN_SPLIT, SHARD_NAME, VALIDATION_SPLIT
+from models.article_trainer import trainer_custom_config
+from pipeline.config import ARTICLE_SCHEMA, PipelineConfig
+
+ARTICLE_RUN_FN = "models.article_trainer.run_fn"
+TRAIN_SPLIT = "train"
+
+
+def create_reference_components(config: PipelineConfig) -> list[BaseNode]:
+    splits = [tfx.proto.Input.Split(name=TRAIN_SPLIT, pattern=f"{CLEAN_SPLIT}/{SHARD_NAME}")]
+    if config.validation_photos:
+        splits.append(tfx.proto.Input.Split(name=VALIDATION_SPLIT, pattern=f"{VALIDATION_SPLIT}/{SHARD_NAME}"))
+    example_gen = tfx.components.ImportExampleGen(input_base=config.data_dir, input_config=tfx.proto.Input(splits=splits))
+    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
+    schema_gen = tfx.components.ImportSchemaGen(schema_file=str(ARTICLE_SCHEMA))
+    example_validator = tfx.components.ExampleValidator(
+        statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"]
+    )
+    data_gate = DataGate(
+        examples=example_gen.outputs["examples"],
+        statistics=statistics_gen.outputs["statistics"],
+        anomalies=example_validator.outputs["anomalies"],
+        min_minority_share=0.0,
+        split=TRAIN_SPLIT,
+        max_image_pixels=config.gates.max_image_pixels,
+    )
+    trainer = tfx.components.Trainer(
+        run_fn=ARTICLE_RUN_FN,
+        examples=example_gen.outputs["examples"],
+        train_args=tfx.proto.TrainArgs(splits=[TRAIN_SPLIT]),
+        eval_args=tfx.proto.EvalArgs(splits=[TRAIN_SPLIT]),
+        custom_config=trainer_custom_config(config.article),
+    )
+    trainer.add_upstream_node(data_gate)
+    evaluator = ArticleEvaluator(
+        examples=example_gen.outputs["examples"],
+        model=trainer.outputs["model"],
+        split=VALIDATION_SPLIT,
+        min_image_auc=config.gates.min_image_auc,
+        min_pixel_auc=config.gates.min_pixel_auc,
+    )
+    pusher = tfx.components.Pusher(
+        custom_executor_spec=executor_spec.ExecutorClassSpec(no_repush_pusher.Executor),
+        model=trainer.outputs["model"],
+        model_blessing=evaluator.outputs["blessing"],
+        push_destination=tfx.proto.PushDestination(
+            filesystem=tfx.proto.PushDestination.Filesystem(base_directory=config.push_destination)
+        ),
+    )
+    return [example_gen, statistics_gen, schema_gen, example_validator, data_gate, trainer, evaluator, pusher]
