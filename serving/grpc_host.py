@@ -152,7 +152,12 @@ class GrpcHost:
     """A gRPC server answering TF Serving's services from one ModelApi, or from the models of a ModelRouter."""
 
     def __init__(
-        self, api: ModelApi | ModelRouter, host: str, port: int, limits: ServingLimits, metrics: ServingMetrics | None = None
+        self,
+        api: ModelApi | ModelRouter,
+        host: str,
+        port: int,
+        limits: ServingLimits,
+        metrics: ServingMetrics | None = None,
     ) -> None:
         self.host = host
         self.port = port

@@ -146,7 +146,9 @@ class ModelApi:
     def _labelled_version(self, label: str) -> int:
         labels = self.labels
         if label not in labels:
-            known = f"defined labels: {', '.join(sorted(labels))}" if labels else f"model '{self.name}' defines no labels"
+            known = (
+                f"defined labels: {', '.join(sorted(labels))}" if labels else f"model '{self.name}' defines no labels"
+            )
             raise RequestError(
                 grpc.StatusCode.INVALID_ARGUMENT, f"Unrecognized servable version label: {label}; {known}"
             )

@@ -138,7 +138,9 @@ def served_models(
             )
         (config,) = configs
         if model_name not in (None, config.name):
-            raise ValueError(f"model config file {path} configures model '{config.name}', but this server serves '{model_name}'")
+            raise ValueError(
+                f"model config file {path} configures model '{config.name}', but this server serves '{model_name}'"
+            )
         if model_dir is not None:
             return (dataclasses.replace(config, base_path=model_dir),)
     for config in configs:

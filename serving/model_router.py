@@ -73,6 +73,8 @@ class ModelRouter:
         check_model_spec(request)
         return self._api(request.model_spec).metadata(request)
 
-    def status(self, request: get_model_status_pb2.GetModelStatusRequest) -> get_model_status_pb2.GetModelStatusResponse:
+    def status(
+        self, request: get_model_status_pb2.GetModelStatusRequest
+    ) -> get_model_status_pb2.GetModelStatusResponse:
         check_model_spec(request)
         return self._api(request.model_spec, status=True).status(request)

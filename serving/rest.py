@@ -79,7 +79,9 @@ class RestFront:
     REST inference calls are counted there.
     """
 
-    def __init__(self, api: ModelApi | ModelRouter, host: str, port: int, metrics: ServingMetrics | None = None) -> None:
+    def __init__(
+        self, api: ModelApi | ModelRouter, host: str, port: int, metrics: ServingMetrics | None = None
+    ) -> None:
         self.api = api
         self.metrics = metrics
         self._httpd = CappedHTTPServer((host, port), _handler(self), api.limits.rest_max_connections)

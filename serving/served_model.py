@@ -123,5 +123,6 @@ class ServedModel:
         self._metrics.warmup(model.path, None, seconds)
         if records:
             log.info(
-                "model '%s': warmed up version %d with %d requests in %.1f s", self.name, model.version, records, seconds
+                "model '%s': warmed up version %d with %d requests in %.1f s",
+                self.name, model.version, records, seconds,
             )

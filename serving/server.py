@@ -117,8 +117,10 @@ class ServingServer:
     @property
     def store(self) -> ModelStore:
         """The versions of the one model this server serves; for a server of several, see `models`."""
-        (model,) = self._models.models.values()
-        return model.store
+        models = self._models.models
+        if len(models) != 1:
+            raise AttributeError(f"this server serves {len(models)} models, not one: see `models`")
+        return next(iter(models.values())).store
 
     def start(self) -> int:
         """Listens (port 0 picks a free one), takes a first look at the versions there, starts polling.
@@ -190,4 +192,5 @@ class ServingServer:
                 log.warning("%s; keeping the previous model config", error)
             return
         self._config_stamp, self._config_problem = stamp, None
-        log.info("model config %s taken up: serving %s", self._config_file, ", ".join(f"'{name}'" for name in self.models))
+        served = ", ".join(f"'{name}'" for name in self.models)
+        log.info("model config %s taken up: serving %s", self._config_file, served)

@@ -40,7 +40,9 @@ def _write(path: pathlib.Path, *entries: str) -> pathlib.Path:
 
 
 @pytest.fixture
-def two_models(tmp_path: pathlib.Path, push: Callable[..., pathlib.Path]) -> tuple[pathlib.Path, pathlib.Path, pathlib.Path]:
+def two_models(
+    tmp_path: pathlib.Path, push: Callable[..., pathlib.Path]
+) -> tuple[pathlib.Path, pathlib.Path, pathlib.Path]:
     """The model config file and the base paths of `leather` (version 1) and `brown-calf` (version 7, toy 3)."""
     leather_dir, calf_dir = tmp_path / "leather", tmp_path / CALF
     push(leather_dir, 1)
@@ -93,10 +95,11 @@ def test_each_name_answers_with_its_own_model_over_grpc_and_rest(
     rest = RestFront(server.api, "127.0.0.1", 0, server.metrics)
     rest.start()
     try:
-        body = json.dumps({"signature_name": "predict_image", "instances": [{"b64": base64.b64encode(photo[0]).decode()}]})
+        instance = {"b64": base64.b64encode(photo[0]).decode()}
+        body = json.dumps({"signature_name": "predict_image", "instances": [instance]})
         url = f"http://127.0.0.1:{rest.port}/v1/models/{CALF}:predict"
         over_rest = json.load(urllib.request.urlopen(urllib.request.Request(url, data=body.encode()), timeout=10))
-        metrics = urllib.request.urlopen(f"http://127.0.0.1:{rest.port}/monitoring/prometheus/metrics").read().decode()
+        metrics = urllib.request.urlopen(f"http://127.0.0.1:{rest.port}/monitoring/prometheus/metrics", timeout=10).read().decode()
     finally:
         rest.stop()
     answers = {name: predictions_stub(channel).Predict(predict_request(photo, name=name), timeout=10)
