@@ -37,22 +37,23 @@ def register(commands: argparse._SubParsersAction) -> None:
     serve = commands.add_parser(
         "serve",
         help="serve pushed model versions over TF Serving's gRPC API",
-        description="Serve the newest version under --model-dir over TF Serving's gRPC API "
-        "(PredictionService, ModelService), picking up newly pushed versions while running.",
+        description="Serve the newest version under --model-dir (or the models of --model-config-file) over "
+        "TF Serving's gRPC API (PredictionService, ModelService), picking up newly pushed versions while running.",
     )
     serve.add_argument(
         "--model-dir", type=pathlib.Path,
         help="the Pusher's directory, one numbered subdirectory (holding saved_model.pb) per version "
-        "(default: the base_path of --model-config-file)",
+        "(default: the base_path of --model-config-file; refused beside a file of several models)",
     )
     serve.add_argument(
         "--model-name", help=f"name clients put in model_spec.name (default: {DEFAULT_MODEL_NAME}, "
-        "or the name in --model-config-file)",
+        "or the name in --model-config-file; refused beside a file of several models)",
     )
     serve.add_argument(
         "--model-config-file", type=pathlib.Path, metavar="FILE",
-        help="TF Serving's model config (text ModelServerConfig, one model): version policy and version_labels "
-        "such as stable and canary; read again when it changes",
+        help="TF Serving's model config (text ModelServerConfig): one or more models, each served under its name "
+        "from its base_path with its version policy and version_labels such as stable and canary; read again "
+        "when it changes (models added, removed, relabelled)",
     )
     serve.add_argument("--host", default="0.0.0.0", help="address to listen on (default: all interfaces)")
     serve.add_argument("--port", type=_port, default=8500, help="gRPC port (default: 8500, as TF Serving)")
@@ -239,26 +240,36 @@ def _batching(args: argparse.Namespace) -> BatchingParameters | None:
         raise UserError(str(error)) from error
 
 
-def _model_dir_and_name(args: argparse.Namespace) -> tuple[pathlib.Path, str]:
-    """--model-dir and --model-name, or what the model config file says; a contradiction is refused."""
+def _model_dir_and_name(args: argparse.Namespace) -> tuple[pathlib.Path | None, str | None]:
+    """--model-dir and --model-name for the server, checked against the model config file; a contradiction is refused.
+
+    A file of one model takes them as before (--model-dir replaces its base_path,
+    --model-name must agree); a file of several serves each from its base_path
+    under its name, and refuses them. Without a file they name the one model.
+    """
     model_dir, model_name = args.model_dir, args.model_name
     if args.model_config_file is not None:
-        from serving.model_config import read_model_config
+        from serving.model_config import read_model_configs
 
         try:
-            config = read_model_config(args.model_config_file)
+            configs = read_model_configs(args.model_config_file)
         except ValueError as error:
             raise UserError(str(error)) from error
         if args.num_versions is not None:
             raise UserError("--num-versions and --model-config-file both set the version policy; give one")
-        if model_name not in (None, config.name):
-            raise UserError(f"--model-name {model_name} differs from model '{config.name}' in {args.model_config_file}")
-        model_name, model_dir = config.name, model_dir or config.base_path
-    if model_dir is None:
+        names = ", ".join(f"'{config.name}'" for config in configs)
+        if len(configs) > 1 and (model_dir is not None or model_name is not None):
+            raise UserError(
+                f"{args.model_config_file} lists {len(configs)} models ({names}), each served from its base_path "
+                "under its name; --model-dir and --model-name are for one model: leave them out"
+            )
+        if model_name not in (None, configs[0].name):
+            raise UserError(f"--model-name {model_name} differs from model {names} in {args.model_config_file}")
+    elif model_dir is None:
         raise UserError("give --model-dir (the Pusher's directory) or a --model-config-file with a base_path")
-    if not model_dir.is_dir():
+    if model_dir is not None and not model_dir.is_dir():
         raise UserError(f"model directory {model_dir} does not exist (point --model-dir at the Pusher's output)")
-    return model_dir, model_name or DEFAULT_MODEL_NAME
+    return model_dir, model_name  # the server checks the file's base_paths and names the model "leather" by default
 
 
 def _start_rest(server: ServingServer, port: int) -> RestFront:

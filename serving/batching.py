@@ -1,4 +1,4 @@
-"""Server-side batching: requests for the same version and signature share model calls, as in TF Serving.
+"""Server-side batching: requests for the same model version and signature share model calls, as in TF Serving.
 
 Many stations sending one photo each are answered from shared batches: a
 request's elements join the open batch of its version and signature, a batch
@@ -65,7 +65,7 @@ class _Batch:
 
 
 class Batcher:
-    """Groups single requests into batches per (version, signature) and runs them on its own threads."""
+    """Groups single requests into batches per (loaded version, signature) and runs them on its own threads."""
 
     def __init__(self, parameters: BatchingParameters, on_batch: BatchListener | None = None) -> None:
         self.parameters = parameters
@@ -116,7 +116,9 @@ class Batcher:
             thread.join()
 
     def _enqueue(self, task: _Task) -> None:
-        key = (task.model.version, task.signature_name)
+        # By the loaded version itself, not its number: the models of one server share the batcher and its
+        # threads, as in TF Serving, and version 1 of one model is not version 1 of another.
+        key = (id(task.model), task.signature_name)
         with self._changed:
             queue = self._queues.setdefault(key, collections.deque())
             if not queue or queue[-1].size + task.size > self.parameters.max_batch_size:

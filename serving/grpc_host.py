@@ -1,4 +1,4 @@
-"""TF Serving's gRPC services (PredictionService, ModelService) on a ModelApi, and the gRPC server that hosts them.
+"""TF Serving's gRPC services (PredictionService, ModelService) on a ModelApi or ModelRouter, and their gRPC server.
 
 The servicers only translate: the call's deadline and cancellation become a
 Caller, a RequestError becomes its status, and any other exception an INTERNAL
@@ -32,6 +32,7 @@ from serving.admission import Caller
 from serving.limits import ServingLimits
 from serving.metrics import INFERENCE_APIS, ServingMetrics
 from serving.model_api import DEFAULT_SIGNATURE, ModelApi
+from serving.model_router import ModelRouter
 from serving.request_error import RequestError
 
 log = logging.getLogger(__name__)
@@ -76,9 +77,9 @@ def _unsupported(method: str, hint: str) -> RequestError:
 
 
 class _Servicer:
-    """What both servicers share: the model API they answer from and the metrics inference calls go to."""
+    """What both servicers share: the model API (or router) they answer from and the metrics inference calls go to."""
 
-    def __init__(self, api: ModelApi, metrics: ServingMetrics | None = None) -> None:
+    def __init__(self, api: ModelApi | ModelRouter, metrics: ServingMetrics | None = None) -> None:
         self._api = api
         self._metrics = metrics
 
@@ -131,7 +132,9 @@ class ModelStatusServicer(_Servicer, model_service_pb2_grpc.ModelServiceServicer
 
     @_answers_errors
     def HandleReloadConfigRequest(self, request: object, context: grpc.ServicerContext) -> object:
-        raise _unsupported("HandleReloadConfigRequest", "it serves one model and polls its directory for versions")
+        raise _unsupported(
+            "HandleReloadConfigRequest", "edit its --model-config-file instead: it is read again when it changes"
+        )
 
 
 def _bind_error(host: str, port: int) -> str:
@@ -146,10 +149,15 @@ def _bind_error(host: str, port: int) -> str:
 
 
 class GrpcHost:
-    """A gRPC server answering TF Serving's services from one ModelApi."""
+    """A gRPC server answering TF Serving's services from one ModelApi, or from the models of a ModelRouter."""
 
     def __init__(
-        self, api: ModelApi, host: str, port: int, limits: ServingLimits, metrics: ServingMetrics | None = None
+        self,
+        api: ModelApi | ModelRouter,
+        host: str,
+        port: int,
+        limits: ServingLimits,
+        metrics: ServingMetrics | None = None,
     ) -> None:
         self.host = host
         self.port = port

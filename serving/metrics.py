@@ -30,6 +30,8 @@ import prometheus_client
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from serving.model_store import ModelStore
+
 METRICS_PATH = "/monitoring/prometheus/metrics"
 CONTENT_TYPE = prometheus_client.CONTENT_TYPE_LATEST
 INFERENCE_APIS = ("Predict", "Classify", "Regress", "MultiInference")
@@ -61,15 +63,18 @@ class _ExactCounters(Collector):
 
 
 class _LoadedVersions(Collector):
-    def __init__(self, model_name: str, loaded_versions: Callable[[], tuple[int, ...]]) -> None:
-        self._model_name, self._loaded_versions = model_name, loaded_versions
+    """Read from the served models when scraped, so a model added or removed while serving shows at once."""
+
+    def __init__(self, models: Callable[[], Mapping[str, ModelStore]]) -> None:
+        self._models = models
 
     def collect(self) -> Iterator[Metric]:
         gauge = GaugeMetricFamily(
             "leather_serving_loaded_version", "1 for each model version loaded and serving", labels=["model_name", "version"]
         )
-        for version in self._loaded_versions():
-            gauge.add_metric([self._model_name, str(version)], 1)
+        for name, store in sorted(self._models().items()):
+            for version in store.loaded_versions():
+                gauge.add_metric([name, str(version)], 1)
         yield gauge
 
 
@@ -92,22 +97,21 @@ class _RequestLogRecords(Collector):
 
 
 class ServingMetrics:
-    """The metrics of one `leather serve` process, in a registry of their own.
+    """The metrics of one `leather serve` process, for all the models it serves, in a registry of their own.
 
-    Label values a client chooses (model and signature names) are kept only when
-    they name the served model or a loaded signature, and are "unknown"
-    otherwise, so no client can make the metrics grow without end.
+    `models` gives the served models by name, as they are now (models may come
+    and go with the model config file). Label values a client chooses (model
+    and signature names) are kept only when they name a served model and a
+    signature loaded for it, and are "unknown" otherwise, so no client can make
+    the metrics grow without end.
     """
 
     def __init__(
         self,
-        model_name: str,
-        loaded_versions: Callable[[], tuple[int, ...]],
-        signature_names: Callable[[], frozenset[str]],
+        models: Callable[[], Mapping[str, ModelStore]],
         request_log_counts: Callable[[], Mapping[str, int]] | None = None,
     ) -> None:
-        self.model_name = model_name
-        self._signature_names = signature_names
+        self._models = models
         self.registry = prometheus_client.CollectorRegistry(auto_describe=True)
         self._request_count = _ExactCounters(
             ":tensorflow:serving:request_count", "The total number of requests.", ("model_name", "status")
@@ -123,7 +127,7 @@ class ServingMetrics:
             ("model_path",),
         )
         for collector in (
-            self._request_count, self._load_attempts, self._load_latency, _LoadedVersions(model_name, loaded_versions)
+            self._request_count, self._load_attempts, self._load_latency, _LoadedVersions(models)
         ):
             self.registry.register(collector)
         if request_log_counts is not None:
@@ -155,14 +159,16 @@ class ServingMetrics:
         self, model_name: str, api: str, signature: str, entrypoint: str, status: str, seconds: float
     ) -> None:
         """One inference request answered with gRPC status name `status` after `seconds`."""
-        model_name = model_name if model_name == self.model_name else UNKNOWN
-        signature = signature if signature in self._signature_names() else UNKNOWN
+        store = self._models().get(model_name)
+        model_name = model_name if store is not None else UNKNOWN
+        signature = signature if store is not None and signature in store.signature_names() else UNKNOWN
         self._request_count.increment(model_name, status)
         self._requests.labels(model_name, api, signature, entrypoint, status).inc()
         if status == "OK":
             self._latency.labels(model_name, api, entrypoint).observe(seconds * 1e6)
 
     def batch(self, size: int, padded: int) -> None:
+        """One server-side batch; batches are shared by all models (serving.batching), so these carry no model."""
         self._batch_size.observe(size)
         self._padding.inc(padded - size)
 

@@ -17,11 +17,12 @@ being loaded, before it is published. Successful Predict and Classify calls
 from clients (not warmup) go to the request log, if there is one.
 """
 import types
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import grpc
 import numpy as np
 import tensorflow as tf
+from google.protobuf.message import Message
 from tensorflow.core.protobuf import error_codes_pb2
 from tensorflow_serving.apis import (
     classification_pb2,
@@ -49,6 +50,38 @@ SIGNATURE_DEF_FIELD = "signature_def"
 Signature = tf.types.experimental.ConcreteFunction
 
 
+def serves(names: Sequence[str]) -> str:
+    """What the server serves, for the message of a request naming another model."""
+    listed = ", ".join(f"'{name}'" for name in sorted(names))
+    return f"this server serves model {listed}" if len(names) == 1 else f"this server serves models {listed}"
+
+
+def wanted(spec: model_pb2.ModelSpec, version: int | None = None) -> str:
+    """The servable a request asks for, in TF Serving's words: Latest(name) or Specific(name, version)."""
+    if version is None and spec.WhichOneof("version_choice") == "version":
+        version = spec.version.value
+    if version is not None:
+        return f"Specific({spec.name}, {version})"
+    if spec.WhichOneof("version_choice") == "version_label":
+        return f"Specific({spec.name}, {spec.version_label})"
+    return f"Latest({spec.name})"
+
+
+def unknown_model(spec: model_pb2.ModelSpec, names: Sequence[str], status: bool = False) -> RequestError:
+    """NOT_FOUND for a model this server does not serve, as TF Serving words it, with the names it does serve."""
+    if status:
+        return RequestError(
+            grpc.StatusCode.NOT_FOUND, f"Could not find any versions of model {spec.name}; {serves(names)}"
+        )
+    return RequestError(grpc.StatusCode.NOT_FOUND, f"Servable not found for request: {wanted(spec)}; {serves(names)}")
+
+
+def check_model_spec(request: Message) -> None:
+    """Metadata and status requests must name a model (Predict and Classify with none ask for model '')."""
+    if not request.HasField("model_spec"):
+        raise RequestError(grpc.StatusCode.INVALID_ARGUMENT, "Missing ModelSpec")
+
+
 def _signature(model: LoadedModel, name: str, missing: grpc.StatusCode) -> Signature:
     try:
         return model.signatures[name]
@@ -61,10 +94,13 @@ def _signature(model: LoadedModel, name: str, missing: grpc.StatusCode) -> Signa
 
 
 class ModelApi:
-    """TF Serving's PredictionService and ModelService calls for the one served model, on protos.
+    """TF Serving's PredictionService and ModelService calls for one served model, on protos.
 
     `labels` maps version labels to version numbers (a model config file's
-    version_labels); it is replaced whole when that file changes.
+    version_labels); it is replaced whole when that file changes. The models of
+    one server share `slots` (--max-concurrent bounds the model work of them all),
+    the batcher and the request log; a server of several models routes each
+    request to its model's ModelApi (serving.model_router).
     """
 
     def __init__(
@@ -75,6 +111,7 @@ class ModelApi:
         batcher: Batcher | None = None,
         labels: Mapping[str, int] = types.MappingProxyType({}),
         request_log: RequestLog | None = None,
+        slots: ModelSlots | None = None,
     ) -> None:
         self.name = name
         self.store = store
@@ -82,19 +119,20 @@ class ModelApi:
         self.batcher = batcher
         self.labels = labels
         self.request_log = request_log
-        self._slots = ModelSlots(limits.max_concurrent, limits.max_queued)
+        self._slots = slots or ModelSlots(limits.max_concurrent, limits.max_queued)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The names this answers to: its model's."""
+        return (self.name,)
 
     def resolve(self, spec: model_pb2.ModelSpec) -> LoadedModel:
         choice = spec.WhichOneof("version_choice")
         version = spec.version.value if choice == "version" else None
         if choice == "version_label":
             version = self._labelled_version(spec.version_label)
-        wanted = f"Specific({spec.name}, {version})" if version is not None else f"Latest({spec.name})"
         if spec.name != self.name:
-            raise RequestError(
-                grpc.StatusCode.NOT_FOUND,
-                f"Servable not found for request: {wanted}; this server serves model '{self.name}'",
-            )
+            raise unknown_model(spec, self.names)
         try:
             return self.store.get(version)
         except NoVersionLoaded as error:
@@ -102,13 +140,15 @@ class ModelApi:
         except VersionNotLoaded as error:
             raise RequestError(
                 grpc.StatusCode.NOT_FOUND,
-                f"Servable not found for request: {wanted}; loaded versions: {list(error.loaded)}",
+                f"Servable not found for request: {wanted(spec, version)}; loaded versions: {list(error.loaded)}",
             ) from error
 
     def _labelled_version(self, label: str) -> int:
         labels = self.labels
         if label not in labels:
-            known = f"defined labels: {', '.join(sorted(labels))}" if labels else "this server defines no labels"
+            known = (
+                f"defined labels: {', '.join(sorted(labels))}" if labels else f"model '{self.name}' defines no labels"
+            )
             raise RequestError(
                 grpc.StatusCode.INVALID_ARGUMENT, f"Unrecognized servable version label: {label}; {known}"
             )
@@ -208,8 +248,7 @@ class ModelApi:
     def metadata(
         self, request: get_model_metadata_pb2.GetModelMetadataRequest
     ) -> get_model_metadata_pb2.GetModelMetadataResponse:
-        if not request.HasField("model_spec"):
-            raise RequestError(grpc.StatusCode.INVALID_ARGUMENT, "Missing ModelSpec")
+        check_model_spec(request)
         if not request.metadata_field:
             raise RequestError(
                 grpc.StatusCode.INVALID_ARGUMENT,
@@ -231,14 +270,10 @@ class ModelApi:
         self, request: get_model_status_pb2.GetModelStatusRequest
     ) -> get_model_status_pb2.GetModelStatusResponse:
         """Every version seen: AVAILABLE while loaded, END once unloaded or when it failed to load."""
-        if not request.HasField("model_spec"):
-            raise RequestError(grpc.StatusCode.INVALID_ARGUMENT, "Missing ModelSpec")
+        check_model_spec(request)
         spec = request.model_spec
         if spec.name != self.name:
-            raise RequestError(
-                grpc.StatusCode.NOT_FOUND,
-                f"Could not find any versions of model {spec.name}; this server serves model '{self.name}'",
-            )
+            raise unknown_model(spec, self.names, status=True)
         statuses = self.store.statuses()
         choice = spec.WhichOneof("version_choice")
         if choice is not None:

@@ -122,7 +122,8 @@ class ModelStore:
 
     The policy may be replaced between polls (`policy` is read once per poll).
     Reading a version's files may take `load_timeout` seconds; `close()` removes
-    the private copies of the loaded versions.
+    the private copies of the loaded versions. `name`, the model's, starts its
+    log lines, since one server may serve several models.
     """
 
     def __init__(
@@ -132,8 +133,10 @@ class ModelStore:
         prepare: Prepare | None = None,
         on_load: LoadListener | None = None,
         load_timeout: float = DEFAULT_LOAD_TIMEOUT,
+        name: str = "",
     ) -> None:
         self.base_dir = pathlib.Path(base_dir)
+        self._said = f"model '{name}': " if name else ""
         self.policy = policy
         self._scan = VersionScan(self.base_dir)
         self._staging = Staging(load_timeout)
@@ -198,7 +201,7 @@ class ModelStore:
             for version in current.keys() - kept.keys():
                 statuses[version] = VersionStatus(version, available=False)
                 self._discard(current[version])
-                log.info("unloaded version %d", version)
+                log.info("%sunloaded version %d", self._said, version)
             self._statuses = types.MappingProxyType(statuses)
             return tuple(self._models)
 
@@ -219,14 +222,14 @@ class ModelStore:
             self._failed[version] = stamp
             statuses[version] = VersionStatus(version, available=False, error=reason)
             log.warning(
-                "could not load version %d from %s (%s); still serving %s",
-                version, path, reason, list(self.loaded_versions()) or "nothing",
+                "%scould not load version %d from %s (%s); still serving %s",
+                self._said, version, path, reason, list(self.loaded_versions()) or "nothing",
             )
             return None
         self._told(path, None, started)
         self._failed.pop(version, None)
         statuses[version] = VersionStatus(version, available=True)
-        log.info("loaded version %d from %s", version, path)
+        log.info("%sloaded version %d from %s", self._said, version, path)
         return model
 
     def _load_and_prepare(self, version: int, path: pathlib.Path) -> LoadedModel:

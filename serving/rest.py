@@ -1,4 +1,4 @@
-"""TF Serving's REST API (`/v1/models/...`) answered from a ModelApi, beside or without the gRPC host.
+"""TF Serving's REST API (`/v1/models/<name>...`) answered from a ModelApi or ModelRouter, beside or without gRPC.
 
 For curl users and HTTP probes: model status, metadata and predict (by
 version, label or latest), in TF Serving's JSON shapes (`serving.rest_json`),
@@ -24,6 +24,7 @@ from tensorflow_serving.apis import get_model_metadata_pb2, get_model_status_pb2
 from models.serving_contract import MAX_VERSION
 from serving.metrics import CONTENT_TYPE, METRICS_PATH, ServingMetrics
 from serving.model_api import DEFAULT_SIGNATURE, SIGNATURE_DEF_FIELD, ModelApi
+from serving.model_router import ModelRouter
 from serving.request_error import RequestError, shortened
 from serving.rest_connections import BoundedRequestHandler, CappedHTTPServer
 from serving.rest_json import bad_request, predict_answer, predict_request, request_json, signature_name
@@ -72,12 +73,15 @@ def _as_json(message: Message) -> dict:
 
 
 class RestFront:
-    """An HTTP server answering TF Serving's REST paths from a ModelApi (the one the gRPC host uses, if any).
+    """An HTTP server answering TF Serving's REST paths from a ModelApi or ModelRouter (the gRPC host's, if any).
 
-    With `metrics`, `GET /monitoring/prometheus/metrics` answers them and REST inference calls are counted there.
+    The model is the one the path names. With `metrics`, `GET /monitoring/prometheus/metrics` answers them and
+    REST inference calls are counted there.
     """
 
-    def __init__(self, api: ModelApi, host: str, port: int, metrics: ServingMetrics | None = None) -> None:
+    def __init__(
+        self, api: ModelApi | ModelRouter, host: str, port: int, metrics: ServingMetrics | None = None
+    ) -> None:
         self.api = api
         self.metrics = metrics
         self._httpd = CappedHTTPServer((host, port), _handler(self), api.limits.rest_max_connections)
@@ -93,7 +97,8 @@ class RestFront:
 
     def start(self) -> None:
         self._thread.start()
-        log.info("REST API for model '%s' on http://%s/v1/models/%s", self.api.name, self.address, self.api.name)
+        for name in self.api.names:
+            log.info("REST API for model '%s' on http://%s/v1/models/%s", name, self.address, name)
 
     def stop(self) -> None:
         self._httpd.shutdown()
@@ -104,7 +109,8 @@ class RestFront:
         """The JSON answer to one HTTP request; refusals raise RequestError."""
         route = _ROUTE.fullmatch(path.split("?", 1)[0])
         if route is None:
-            raise RequestError(grpc.StatusCode.NOT_FOUND, f"no such path {path}; try /v1/models/{self.api.name}")
+            models = " or ".join(f"/v1/models/{name}" for name in self.api.names)
+            raise RequestError(grpc.StatusCode.NOT_FOUND, f"no such path {path}; try {models}")
         action = route["action"]
         if method == "POST" and action in _INFERENCE_ACTIONS:
             return self._infer(route, body)

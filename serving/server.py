@@ -1,55 +1,64 @@
-"""`leather serve`'s process: one model's versions under a directory, polled like TF Serving and served over gRPC.
+"""`leather serve`'s process: models whose versions appear under directories, polled like TF Serving, served over gRPC.
 
 Production runs the official TF Serving container; this server exists so local
 runs and tests can use the very same client and protos. The pieces stand apart:
-`ModelStore` loads, warms up and swaps versions, `ModelApi` answers requests
-(through a `Batcher` when batching is on), `GrpcHost` carries them over gRPC
-(and `serving.rest.RestFront` over HTTP, on the same `api` and `metrics`), and
-`RequestLog` keeps a sample of the requests answered. This module ties them
-together and keeps polling for new versions and for changes to the model config
-file; the poller outlives any surprise on disk.
+per model (serving.served_model) a `ModelStore` loads, warms up and swaps
+versions and a `ModelApi` answers requests (through a `Batcher` when batching
+is on); a `ModelRouter` hands each request to the model it names, `GrpcHost`
+carries them over gRPC (and `serving.rest.RestFront` over HTTP, on the same
+`api` and `metrics`), and `RequestLog` keeps a sample of the requests
+answered. This module ties them together and keeps polling for new versions
+and for changes to the model config file; the poller outlives any surprise on
+disk.
 """
 from __future__ import annotations
 
 import logging
 import pathlib
 import threading
-import time
+from collections.abc import Mapping
 
+from models.serving_contract import DEFAULT_MODEL_NAME
+from serving.admission import ModelSlots
 from serving.batching import Batcher
 from serving.batching_parameters import BatchingParameters
 from serving.grpc_host import GrpcHost
 from serving.limits import ServingLimits
 from serving.metrics import ServingMetrics
-from serving.model_api import ModelApi
-from serving.model_config import ModelConfig, read_model_config
-from serving.model_store import LoadedModel, ModelStore, VersionPolicy
+from serving.model_config import ModelConfig, read_model_configs, served_models
+from serving.model_router import ModelRouter
+from serving.model_set import ModelSet
+from serving.model_store import ModelStore, VersionPolicy
 from serving.request_log import RequestLog
 from serving.request_log_settings import RequestLogSettings
+from serving.served_model import ServedModel, Shared
 from serving.version_staging import DEFAULT_LOAD_TIMEOUT
-from serving.warmup import WarmupError, replay
 
 log = logging.getLogger(__name__)
 
 
 class ServingServer:
-    """A gRPC server for one model whose versions appear under `model_dir`, polled like TF Serving.
+    """A gRPC server for the models of a model config file, or for one whose versions appear under `model_dir`.
 
-    With a `model_config_file` (TF Serving's format, serving.model_config) its
-    version policy and labels apply, and the file is read again whenever it
-    changes: a new policy at once, new labels once every version they name is
-    loaded, so moving `canary` to a new version never leaves it pointing at
-    nothing. `num_versions` is the latest policy's count without such a file.
-    With `request_log`, a sample of the successful Predict and Classify calls is
-    written there as TF Serving's PredictionLogs (serving.request_log).
-    A version whose files take longer than `load_timeout` seconds to read has
-    failed to load (serving.version_staging).
+    With a `model_config_file` (TF Serving's format, serving.model_config)
+    every entry is served under its name from its base_path, with its version
+    policy and labels, and the file is read again whenever it changes: models
+    are added, removed and reconfigured as it says (serving.model_set); a file
+    that cannot be taken up is logged and the previous one kept. Given
+    `model_dir` or `model_name` as well, the file must hold that one model, and
+    `model_dir` replaces its base_path. Without a file the server serves
+    `model_name` (default "leather") from `model_dir` under the latest policy
+    of `num_versions`. With `request_log`, a sample of the successful Predict
+    and Classify calls of all models is written there as TF Serving's
+    PredictionLogs (serving.request_log). A version whose files take longer
+    than `load_timeout` seconds to read has failed to load
+    (serving.version_staging).
     """
 
     def __init__(
         self,
-        model_dir: pathlib.Path,
-        model_name: str,
+        model_dir: pathlib.Path | None,
+        model_name: str | None = None,
         *,
         host: str = "0.0.0.0",
         port: int = 8500,
@@ -62,31 +71,29 @@ class ServingServer:
         request_log: RequestLogSettings | None = None,
         load_timeout: float = DEFAULT_LOAD_TIMEOUT,
     ) -> None:
-        self.model_name = model_name
+        self._model_dir, self._model_name = model_dir, model_name
         self._config_file = model_config_file
         self._config_stamp: int | None = None
         self._config_problem: str | None = None
-        self._pending: ModelConfig | None = None
-        config = self._read_config() if model_config_file is not None else None
-        self.store = ModelStore(
-            model_dir,
-            config.policy if config else VersionPolicy(latest=num_versions),
-            prepare=self._warm_up if warm_up else None,
-            on_load=self._loaded,
-            load_timeout=load_timeout,
-        )
+        if model_config_file is not None:
+            self._config_stamp = model_config_file.stat().st_mtime_ns
+            configs = self._read_config()
+        elif model_dir is None:
+            raise ValueError("a server without a model config file needs a model directory")
+        else:
+            configs = (ModelConfig(model_name or DEFAULT_MODEL_NAME, model_dir, VersionPolicy(latest=num_versions)),)
         self.request_log = None if request_log is None else RequestLog(request_log)
-        self.metrics = ServingMetrics(
-            model_name, self.store.loaded_versions, self.store.signature_names,
-            None if self.request_log is None else self.request_log.counts,
-        )
+        self.api = ModelRouter(limits)
+        self.metrics = ServingMetrics(self.api.stores, None if self.request_log is None else self.request_log.counts)
         self._batcher = None if batching is None else Batcher(batching, self.metrics.batch)
-        self.api = ModelApi(
-            model_name, self.store, limits, self._batcher, config.labels if config else {}, self.request_log
+        shared = Shared(
+            limits, ModelSlots(limits.max_concurrent, limits.max_queued), self.metrics, self._batcher,
+            self.request_log, warm_up, load_timeout,
         )
+        self._models = ModelSet(shared, self.api)
+        self._models.apply(configs)
         self._grpc = GrpcHost(self.api, host, port, limits, self.metrics)
         self._poll_seconds = poll_seconds
-        self._served: tuple[int, ...] = ()
         self._stopping = threading.Event()
         self._poller = threading.Thread(target=self._poll_until_stopped, name="model-poller", daemon=True)
 
@@ -102,13 +109,27 @@ class ServingServer:
     def address(self) -> str:
         return self._grpc.address
 
+    @property
+    def models(self) -> Mapping[str, ServedModel]:
+        """The served models by name, as they are now."""
+        return self._models.models
+
+    @property
+    def store(self) -> ModelStore:
+        """The versions of the one model this server serves; for a server of several, see `models`."""
+        models = self._models.models
+        if len(models) != 1:
+            raise AttributeError(f"this server serves {len(models)} models, not one: see `models`")
+        return next(iter(models.values())).store
+
     def start(self) -> int:
         """Listens (port 0 picks a free one), takes a first look at the versions there, starts polling.
 
         Returns the port. Versions already present load at the next poll, once seen unchanged.
         """
         self._grpc.start()
-        log.info("listening on %s for model '%s' (versions under %s)", self.address, self.model_name, self.store.base_dir)
+        for name, model in self.models.items():
+            log.info("listening on %s for model '%s' (versions under %s)", self.address, name, model.store.base_dir)
         self._poll()
         self._poller.start()
         return self.port
@@ -126,8 +147,7 @@ class ServingServer:
             self.request_log.close()
         if self._poller.is_alive():
             self._poller.join(grace)  # not for a load stuck reading its files: the poller is a daemon thread
-        self.store.close()
-        log.info("stopped serving model '%s' on %s", self.model_name, self.address)
+        self._models.close(self.address)
 
     def __enter__(self) -> ServingServer:
         self.start()
@@ -136,31 +156,10 @@ class ServingServer:
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
-    def _read_config(self) -> ModelConfig:
-        """The model config file, checked against the model served; records which state of the file it read."""
-        self._config_stamp = self._config_file.stat().st_mtime_ns
-        config = read_model_config(self._config_file)
-        if config.name != self.model_name:
-            raise ValueError(
-                f"model config file {self._config_file} configures model '{config.name}', "
-                f"but this server serves '{self.model_name}'"
-            )
-        return config
-
-    def _warm_up(self, model: LoadedModel) -> None:
-        started = time.monotonic()
-        try:
-            records = replay(model, self.api.warm_up)
-        except WarmupError as error:
-            self.metrics.warmup(model.path, str(error).splitlines()[0], time.monotonic() - started)
-            raise
-        seconds = time.monotonic() - started
-        self.metrics.warmup(model.path, None, seconds)
-        if records:
-            log.info("warmed up version %d with %d requests in %.1f s", model.version, records, seconds)
-
-    def _loaded(self, path: pathlib.Path, error: str | None, seconds: float) -> None:
-        self.metrics.load(path, error, seconds)
+    def _read_config(self) -> tuple[ModelConfig, ...]:
+        """The models of the model config file this server serves, checked."""
+        configs = read_model_configs(self._config_file)
+        return served_models(configs, self._config_file, self._model_dir, self._model_name)
 
     def _poll_until_stopped(self) -> None:
         while not self._stopping.wait(self._poll_seconds):
@@ -169,46 +168,29 @@ class ServingServer:
     def _poll(self) -> None:
         try:
             self._reread_config()
-            versions = self.store.poll()
-            self._apply_pending_labels(versions)
         except Exception:  # the poller must outlive any surprise on disk
-            log.exception("polling %s failed", self.store.base_dir)
-            return
-        if versions != self._served:
-            self._served = versions
-            if versions:
-                log.info(
-                    "serving model '%s' version %d on %s (loaded versions: %s)",
-                    self.model_name, versions[0], self.address, ", ".join(map(str, versions)),
-                )
-            else:
-                log.warning("model '%s' has no loadable version under %s", self.model_name, self.store.base_dir)
+            log.exception("reading the model config file %s failed", self._config_file)
+        self._models.poll(self.address)
 
     def _reread_config(self) -> None:
-        """Takes up a changed model config file; a broken one is logged and the previous one kept."""
+        """Takes up a changed model config file; one that cannot be is logged and the previous one kept.
+
+        A refused file is read again at every poll (and logged once) until it
+        can be taken up, so an entry added before its base_path exists starts
+        once the directory is there.
+        """
         if self._config_file is None:
             return
         try:
-            if self._config_file.stat().st_mtime_ns == self._config_stamp:
+            stamp = self._config_file.stat().st_mtime_ns
+            if stamp == self._config_stamp:
                 return
-            config = self._read_config()
+            self._models.apply(self._read_config(), str(self._config_file))
         except (OSError, ValueError) as error:
             if str(error) != self._config_problem:  # once per problem, not once per poll
                 self._config_problem = str(error)
                 log.warning("%s; keeping the previous model config", error)
             return
-        self._config_problem = None
-        self.store.policy = config.policy
-        self._pending = config
-        log.info(
-            "model config %s changed: version policy %s, labels %s",
-            self._config_file, config.policy.describe(), config.describe_labels(),
-        )
-
-    def _apply_pending_labels(self, loaded: tuple[int, ...]) -> None:
-        pending = self._pending
-        if pending is None or not set(pending.labels.values()) <= set(loaded):
-            return
-        self.api.labels = pending.labels
-        self._pending = None
-        log.info("version labels now %s", pending.describe_labels())
+        self._config_stamp, self._config_problem = stamp, None
+        served = ", ".join(f"'{name}'" for name in self.models)
+        log.info("model config %s taken up: serving %s", self._config_file, served)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from cli import main as leather
-from serving.model_config import read_model_config
+from serving.model_config import read_model_configs
 from serving.model_store import VersionPolicy
 from serving.rest import RestFront
 
@@ -84,7 +84,7 @@ def test_rest_predicts_by_label_and_a_moved_label_follows_once_its_version_is_lo
         _config(config, "model_version_policy { specific { versions: 1 versions: 2 } } "
                 'version_labels { key: "stable" value: 2 }')
         os.utime(config, ns=(1, 1))  # a new modification time even on coarse clocks
-        wait_for(lambda: server.api.labels.get("stable") == 2, "the label to move to version 2")
+        wait_for(lambda: server.models[MODEL_NAME].api.labels.get("stable") == 2, "the label to move to version 2")
         predicted = json.load(urllib.request.urlopen(urllib.request.Request(url + ":predict", data=body), timeout=10))
         after = version_of_stable()
     finally:
@@ -100,21 +100,24 @@ def test_rest_predicts_by_label_and_a_moved_label_follows_once_its_version_is_lo
 
 
 def test_model_config_file_gives_policy_labels_and_base_path(tmp_path):
-    config = read_model_config(_config(tmp_path / "a.config", f'base_path: "/models/leather" {CANARY}'))
+    (config,) = read_model_configs(_config(tmp_path / "a.config", f'base_path: "/models/leather" {CANARY}'))
 
     assert (config.name, config.base_path) == ("leather", pathlib.Path("/models/leather"))
     assert config.policy == VersionPolicy(latest=None, specific=frozenset({2, 3}))
     assert dict(config.labels) == {"stable": 2, "canary": 3}
-    assert read_model_config(_config(tmp_path / "b.config", "")).policy == VersionPolicy(latest=1)
-    assert read_model_config(_config(tmp_path / "c.config", "model_version_policy { all {} }")).policy == VersionPolicy(
-        latest=None
+    assert read_model_configs(_config(tmp_path / "b.config", ""))[0].policy == VersionPolicy(latest=1)
+    assert read_model_configs(_config(tmp_path / "c.config", "model_version_policy { all {} }"))[0].policy == (
+        VersionPolicy(latest=None)
     )
 
 
 @pytest.mark.parametrize(
     ("text", "fragment"),
     [
-        ("model_config_list { config { name: 'a' } config { name: 'b' } }", "lists 2 models ['a', 'b']; leather serve serves exactly one"),
+        ("model_config_list { config { name: 'a' } config { name: 'a' } }", "lists model 'a' twice"),
+        ("model_config_list { config { name: 'a' } config { } }", "entry 2: the model has no name"),
+        ("model_config_list { config { name: 'a/b' } }", "model 'a/b': not a valid model name"),
+        ("", "lists no model"),
         ("model_config_list { config { name: 'leather' model_platform: 'onnx' } }", "model_platform must be 'tensorflow'"),
         ("model_config_list { config { name: 'leather' model_version_policy { specific { versions: 2 } } "
          "version_labels { key: 'canary' value: 3 } } }", "label 'canary' names version 3, which the model_version_policy"),
@@ -126,7 +129,7 @@ def test_a_bad_model_config_file_is_refused_naming_the_file(tmp_path, text, frag
     path.write_text(text)
 
     with pytest.raises(ValueError) as refused:
-        read_model_config(path)
+        read_model_configs(path)
 
     assert str(path) in str(refused.value) and fragment in str(refused.value)
 

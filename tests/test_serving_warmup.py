@@ -85,7 +85,7 @@ def test_a_version_is_warmed_up_before_it_is_published(tmp_path, push):
 def test_serve_replays_warmup_and_a_version_whose_warmup_fails_never_takes_traffic(
     tmp_path, push, serve, connect, reference, images, caplog
 ):
-    caplog.set_level(logging.INFO, logger="serving.server")
+    caplog.set_level(logging.INFO, logger="serving")
     push(tmp_path, 1)
     server = serve(tmp_path)
     wait_for_versions(server, (1,))
