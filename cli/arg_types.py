@@ -27,5 +27,6 @@ def fraction(text: str) -> float:
 
 def add_client_model_name(parser: argparse.ArgumentParser) -> None:
     """The --model-name of the commands that call a model server (classify, inspect)."""
-    parser.add_argument("--model-name", default=DEFAULT_MODEL_NAME,
-                        help="model_spec.name of the served model (default: %(default)s, what `leather serve` serves)")
+    parser.add_argument("--model-name", "--model", dest="model_name", default=DEFAULT_MODEL_NAME,
+                        help="model_spec.name of the served model, e.g. an article's name in the server's model "
+                        "config file (default: %(default)s, what `leather serve` serves alone)")

@@ -1,8 +1,10 @@
 """`leather inspect`: map the defects of a whole-hide photo through the serving endpoint.
 
-A model with the hide signature (the texture model) gets the photo in one
-request and its tiles are scored against the rest of their own hide; any other
-model gets cropped patches to classify one by one (docs/serving.md).
+An article model (the reference task) maps the photo's patches against its own
+clean leather in one request; a model with the hide signature (the texture
+model) gets the photo in one request and its tiles are scored against the rest
+of their own hide; any other model gets cropped patches to classify one by one
+(docs/serving.md). The served signatures say which.
 """
 import argparse
 import json
@@ -64,6 +66,34 @@ def _by_hide(args: argparse.Namespace, photo: bytes, patch: int, stride: int) ->
     return report, inspection.regions, inspection.display_heat(), inspection.colour_scale(), summary
 
 
+def _by_article(args: argparse.Namespace, photo: bytes) -> tuple[dict, list[dict], object, object, str]:
+    from inspection.article_client import request_map
+    from inspection.article_inspection import inspect_with_article, save_map
+
+    if args.reference:
+        raise UserError("--reference is for models without references of their own; the served article model was "
+                        "fitted on its clean photos already")
+    if args.scale != 1.0 or args.patch != 227 or args.stride != 113:
+        raise UserError("--scale, --patch and --stride do not apply to an article model: it inspects at the scale it "
+                        "was fitted at, so photograph the hide at its clean photos' resolution (pixels per mm)")
+    inspection = inspect_with_article(
+        photo, lambda data: request_map(args.server, data, model_name=args.model_name, timeout=args.timeout)
+    )
+    if args.save_map is not None:
+        try:
+            save_map(inspection.heat, inspection.answer.threshold, args.save_map)
+        except ValueError as error:
+            raise UserError(str(error)) from error
+        except OSError as error:
+            raise UserError(f"cannot write {args.save_map}: {error.strerror or error}") from error
+    report = {"method": "article model: distance to its clean photos' patches (anomaly_map)", **inspection.to_json()}
+    summary = (
+        f"score {report['score']} against the article's threshold {report['threshold']} "
+        f"({'defective' if report['defective'] else 'clean'}) in {inspection.seconds:.2f} s"
+    )
+    return report, inspection.regions, inspection.display_heat(), inspection.colour_scale(), summary
+
+
 def _by_patches(args: argparse.Namespace, image, patch: int, stride: int) -> tuple[dict, list[dict], object, object, str]:
     from inspection.patches import inspect_image
     from serving.client import predict_images
@@ -95,7 +125,9 @@ def _region_line(region: dict) -> str:
 
 
 def _inspect(args: argparse.Namespace) -> int:
-    from inspection.client import has_hide_signature
+    from inspection.client import served_signatures
+    from models.article_export import ANOMALY_MAP_SIGNATURE
+    from models.hide_signature import HIDE_SIGNATURE
     from inspection.maps import inspection_map
     from inspection.regions import millimetre_scale, with_millimetres
     from serving.client import PredictionError
@@ -109,7 +141,12 @@ def _inspect(args: argparse.Namespace) -> int:
     image = _open_image(args.image)
     out = pathlib.Path(args.out or args.image.with_suffix(""))
     try:
-        if has_hide_signature(args.server, model_name=args.model_name, timeout=args.timeout):
+        signatures = served_signatures(args.server, model_name=args.model_name, timeout=args.timeout)
+        if args.save_map is not None and ANOMALY_MAP_SIGNATURE not in signatures:
+            raise UserError("--save-map needs an article model (one fitted with `leather run --task reference`)")
+        if ANOMALY_MAP_SIGNATURE in signatures:
+            report, regions, heat, colour_scale, summary = _by_article(args, photo)
+        elif HIDE_SIGNATURE in signatures:
             report, regions, heat, colour_scale, summary = _by_hide(args, photo, patch, stride)
         else:
             report, regions, heat, colour_scale, summary = _by_patches(args, image, patch, stride)
@@ -121,7 +158,7 @@ def _inspect(args: argparse.Namespace) -> int:
     if millimetres is not None:
         regions = with_millimetres(regions, millimetres["px_per_mm"])
     if not args.tiles:
-        del report["tiles"]
+        report.pop("tiles", None)
     out.parent.mkdir(parents=True, exist_ok=True)
     heatmap_path, json_path = out.with_name(out.name + "_heatmap.png"), out.with_name(out.name + "_defects.json")
     inspection_map(image, heat, regions, colour_scale, args.heatmap_side).save(heatmap_path, compress_level=PNG_COMPRESS_LEVEL)
@@ -141,7 +178,10 @@ def register(commands: argparse._SubParsersAction) -> None:
     inspect = commands.add_parser(
         "inspect",
         help="map the defects of a whole-hide photo via the serving endpoint",
-        description="Map the defects of BIG_IMAGE. With a model that has the hide signature (the texture model) "
+        description="Map the defects of BIG_IMAGE. With an article model (`leather run --task reference`, picked "
+        "with --model NAME among those served) the photo goes to the server in one request and every 8 px patch is "
+        "scored by its distance to the nearest clean patch of that leather, against the model's own threshold. "
+        "With a model that has the hide signature (the texture model) "
         "the photo goes to the server in one request, every tile is embedded, and each tile is scored by its "
         "distance to its nearest non-overlapping tiles of the same hide (and of --reference photos of clean leather "
         "of the same article), in the hide's own spreads above its median, plus the classifier's word where it is "
@@ -193,5 +233,10 @@ def register(commands: argparse._SubParsersAction) -> None:
         "states one; the JSON says which source was used)",
     )
     inspect.add_argument("--tiles", action="store_true", help="write every tile's score into the JSON too")
+    inspect.add_argument(
+        "--save-map", type=pathlib.Path, default=None, metavar="FILE",
+        help="article models: write the raw anomaly map at photo resolution, FILE.npy (float32 scores) or FILE.png "
+        "(16-bit gray, score / (2 x threshold)), so anyone can score it",
+    )
     inspect.add_argument("--out", default=None, help="output path prefix (default: BIG_IMAGE without suffix)")
     inspect.set_defaults(func=_inspect)

@@ -1,0 +1,93 @@
+"""Whole-hide inspection with an article model: one request per photo, the map of distances to clean leather.
+
+The served article model answers a score per patch (8 pixels of the photo as
+processed) against the clean photos it was fitted on; here the map is laid on
+the photo's pixels (models/article_map.py), pixels at or above the model's own
+threshold form the defective regions (inspection/scoring.py's `regions`), and
+the raw map can be saved for anyone to score (`save_map`). Unlike
+self-referenced tile scores, the threshold is the model's, set from its clean
+photos: a hide that is all defect still shows as defective.
+"""
+from __future__ import annotations
+
+import dataclasses
+import io
+import pathlib
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from inspection.article_client import ArticleMap
+from inspection.maps import ColourScale
+from inspection.scoring import regions
+from models.patch_features import CELL
+
+MAP_SUFFIXES = (".npy", ".png")
+PNG_MAP_STEPS = 65535
+"""A 16-bit PNG map holds score / (2 x threshold) in [0, 1] in this many steps: the threshold at 32768."""
+
+
+@dataclasses.dataclass
+class ArticleInspection:
+    answer: ArticleMap
+    heat: np.ndarray
+    """[height, width] float32: each photo pixel's distance to the article's clean patches."""
+    regions: list[dict]
+    seconds: float
+
+    def display_heat(self) -> np.ndarray:
+        """The map in [0, 1] for a colour scale: 0 at 0, the threshold at one half."""
+        return np.clip(self.heat / (2 * self.answer.threshold), 0.0, 1.0)
+
+    def colour_scale(self) -> ColourScale:
+        threshold = self.answer.threshold
+        return ColourScale(
+            f"distance to the nearest clean patch of the article; a region from {threshold:.1f}",
+            [(0.0, "0"), (0.5, f"{threshold:.1f}"), (1.0, f"{2 * threshold:.1f}+")],
+        )
+
+    def to_json(self) -> dict:
+        answer = self.answer
+        rows, columns = answer.anomaly_map.shape
+        return {
+            "width": answer.image_size[0],
+            "height": answer.image_size[1],
+            "model_version": answer.model_version,
+            "score": round(answer.score, 3),
+            "threshold": round(answer.threshold, 3),
+            "defective": answer.score >= answer.threshold,
+            "map_cells": {
+                "columns": columns, "rows": rows,
+                "photo_px_per_cell": round(answer.image_size[0] / answer.processing_size[0] * CELL, 3),
+            },
+            "reference_size": list(answer.reference_size),
+            "seconds": round(self.seconds, 3),
+            "regions": self.regions,
+        }
+
+
+def inspect_with_article(photo: bytes, request: Callable[[bytes], ArticleMap]) -> ArticleInspection:
+    start = time.perf_counter()
+    answer = request(photo)
+    heat = answer.heat()
+    return ArticleInspection(answer, heat, regions(heat, answer.threshold), time.perf_counter() - start)
+
+
+def save_map(heat: np.ndarray, threshold: float, path: pathlib.Path) -> None:
+    """The raw map at photo resolution: .npy float32 scores, or a 16-bit gray PNG of score / (2 x threshold)."""
+    from PIL import Image
+
+    suffix = path.suffix.lower()
+    if suffix not in MAP_SUFFIXES:
+        raise ValueError(f"--save-map {path}: name a .npy or .png file")
+    buffer = io.BytesIO()
+    if suffix == ".npy":
+        np.save(buffer, heat.astype(np.float32))
+    else:
+        steps = np.round(np.clip(heat / (2 * threshold), 0.0, 1.0) * PNG_MAP_STEPS).astype(np.uint16)
+        Image.fromarray(steps).save(buffer, format="PNG")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.partial")
+    temporary.write_bytes(buffer.getvalue())
+    temporary.replace(path)
