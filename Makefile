@@ -35,20 +35,34 @@ lock:
 
 # The demo trains the default model (the frozen ImageNet backbone and its head)
 # on 600 synthetic photos with the config's production gates, including the
-# colour-variant gate, and prints the per-variant table. Then it serves the pushed model and inspects one synthetic
-# hide through the server: $(DEMO_DIR)/hide_0000_heatmap.png and _defects.json.
+# colour-variant gate, and prints the per-variant table. Then it fits an article
+# model (--task reference) on 4 clean synthetic hides of one brown leather,
+# scored and gated on 8 more of that leather with their masks. One server serves
+# both by name (a TF Serving model config file); a hide is inspected with the
+# classifier (self-referenced tiles) and a defective brown hide with the article:
+# $(DEMO_DIR)/hide_0000_* and $(DEMO_DIR)/brown_hide_*.
+DEMO_ARTICLE := $(DEMO_DIR)/article
 demo: $(STAMP)
 	$(BIN)/leather data synth $(DEMO_DIR)/images --count 600 --seed 7 --overwrite
 	$(BIN)/leather run --data $(DEMO_DIR)/images --workdir $(DEMO_DIR)/work
 	$(BIN)/leather report $(DEMO_DIR)/work
 	$(BIN)/leather data synth-hide $(DEMO_DIR)/hides --count 1 --clean-share 0 --seed 7 --overwrite
-	$(BIN)/leather serve --model-dir $(DEMO_DIR)/work/serving --host 127.0.0.1 --port 0 > $(DEMO_DIR)/serve.log 2>&1 & server=$$!; \
+	$(BIN)/leather data synth-hide $(DEMO_ARTICLE)/clean --count 4 --size 1024x1024 --colours brown --clean-share 1 --seed 11 --overwrite
+	$(BIN)/leather data synth-hide $(DEMO_ARTICLE)/validation --count 8 --size 1024x1024 --colours brown --clean-share 0.25 --seed 12 --overwrite
+	$(BIN)/leather data synth-hide $(DEMO_ARTICLE)/hide --count 1 --size 1024x1024 --colours brown --clean-share 0 --seed 13 --overwrite
+	$(BIN)/leather run --task reference --data $(DEMO_ARTICLE)/clean --validation $(DEMO_ARTICLE)/validation \
+		--workdir $(DEMO_ARTICLE)/work
+	printf 'model_config_list {\n  config { name: "leather" base_path: "%s" model_platform: "tensorflow" }\n  config { name: "brown-calf" base_path: "%s" model_platform: "tensorflow" }\n}\n' \
+		"$(abspath $(DEMO_DIR)/work/serving)" "$(abspath $(DEMO_ARTICLE)/work/serving)" > $(DEMO_DIR)/models.config
+	$(BIN)/leather serve --model-config-file $(DEMO_DIR)/models.config --host 127.0.0.1 --port 0 > $(DEMO_DIR)/serve.log 2>&1 & server=$$!; \
 	trap 'kill $$server 2>/dev/null' EXIT; \
-	until grep -q "serving model" $(DEMO_DIR)/serve.log; do \
+	until [ "$$(grep -c "serving model" $(DEMO_DIR)/serve.log)" -ge 2 ]; do \
 		kill -0 $$server 2>/dev/null || { cat $(DEMO_DIR)/serve.log; exit 1; }; sleep 1; \
 	done; \
 	port=$$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' $(DEMO_DIR)/serve.log | head -1); \
-	$(BIN)/leather inspect --server 127.0.0.1:$$port $(DEMO_DIR)/hides/hide_0000.jpg --out $(DEMO_DIR)/hide_0000
+	$(BIN)/leather inspect --server 127.0.0.1:$$port $(DEMO_DIR)/hides/hide_0000.jpg --out $(DEMO_DIR)/hide_0000 && \
+	$(BIN)/leather inspect --server 127.0.0.1:$$port --model brown-calf $(DEMO_ARTICLE)/hide/hide_0000.jpg \
+		--out $(DEMO_DIR)/brown_hide --save-map $(DEMO_DIR)/brown_hide_map.npy
 
 # Two workers (pytest-xdist): one test process uses about one of the two CPUs.
 TEST_WORKERS ?= 2

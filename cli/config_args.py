@@ -117,19 +117,7 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
     article = parser.add_argument_group("reference task (--task reference)")
-    article.add_argument("--article-scale", dest="scale", type=float, default=_ARTICLE.scale,
-                         help="processing pixels per photo pixel: photos are resized by this before the backbone "
-                         "(default %(default)s)")
-    article.add_argument("--bank-size", type=positive_int, default=_ARTICLE.bank_size,
-                         help="most clean patches the memory bank keeps, chosen by greedy coreset (default %(default)s)")
-    article.add_argument("--colour-blind", action="store_true",
-                         help="fit and inspect on gray photos (default: colour counts, a stain is a defect)")
-    article.add_argument("--threshold-margin", type=float, default=_ARTICLE.threshold_margin,
-                         help="the decision threshold is this times the highest held-out patch score of the clean "
-                         "photos (default %(default)s)")
-    article.add_argument("--max-reference-outlier", type=float, default=_ARTICLE.max_reference_outlier,
-                         help="refuse a clean photo whose most unusual patch scores this many times the other photos' "
-                         "typical highest (default %(default)s)")
+    add_article_arguments(article)
     article.add_argument("--min-image-auc", type=float, default=_GATES.min_image_auc,
                          help="image ROC-AUC floor on the validation photos (default %(default)s)")
     article.add_argument("--min-pixel-auc", type=float, default=_GATES.min_pixel_auc,
@@ -145,6 +133,27 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     beam = parser.add_argument_group("Beam")
     beam.add_argument("--beam-arg", action="append", default=None, metavar="FLAG",
                       help="a Beam pipeline flag, repeatable (default: DirectRunner in multi-processing mode on all cores)")
+
+
+def add_article_arguments(article: argparse._ArgumentGroup) -> None:
+    """The flags of every `ArticleConfig` field: how an article model is fitted on clean photos."""
+    article.add_argument("--article-scale", dest="scale", type=float, default=_ARTICLE.scale,
+                         help="processing pixels per photo pixel: photos are resized by this before the backbone "
+                         "(default %(default)s)")
+    article.add_argument("--bank-size", type=positive_int, default=_ARTICLE.bank_size,
+                         help="most clean patches the memory bank keeps, chosen by greedy coreset (default %(default)s)")
+    article.add_argument("--colour-blind", action="store_true",
+                         help="fit and inspect on gray photos (default: colour counts, a stain is a defect)")
+    article.add_argument("--threshold-margin", type=float, default=_ARTICLE.threshold_margin,
+                         help="the decision threshold is this times the highest held-out patch score of the clean "
+                         "photos (default %(default)s)")
+    article.add_argument("--max-reference-outlier", type=float, default=_ARTICLE.max_reference_outlier,
+                         help="refuse a clean photo whose most unusual patch scores this many times the other photos' "
+                         "typical highest (default %(default)s)")
+
+
+def article_from_args(args: argparse.Namespace) -> ArticleConfig:
+    return _part(ArticleConfig, args)
 
 
 def _on_drift(text: str) -> bool:

@@ -8,11 +8,11 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from cli import data, experiment, inspect, kubeflow, monitor, report, run, serving
+from cli import data, experiment, inspect, inspect_eval, kubeflow, monitor, report, run, serving
 from cli.errors import UserError
 from cli.progress import configure_output
 
-AREAS = (data, run, report, serving, monitor, inspect, experiment, kubeflow)
+AREAS = (data, run, report, serving, monitor, inspect, inspect_eval, experiment, kubeflow)
 
 
 def build_parser() -> argparse.ArgumentParser:
