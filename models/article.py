@@ -24,6 +24,7 @@ import numpy as np
 import tensorflow as tf
 
 from models import patch_features
+from models.article_map import photo_resolution_map
 from models.coreset import greedy_coreset
 from models.spec import ArticleConfig
 
@@ -66,14 +67,16 @@ class _PhotoPatches:
     """[rows, columns, WIDTH]."""
 
 
-def feature_function(config: ArticleConfig) -> Callable[[tf.Tensor], tuple[tf.Tensor, tf.Tensor, tf.Tensor]]:
-    """Encoded photo -> (patch features [rows, columns, WIDTH], photo (width, height), pixel spread), traced once."""
+def feature_function(config: ArticleConfig) -> Callable[[tf.Tensor], tuple[tf.Tensor, ...]]:
+    """Encoded photo -> (patch features [rows, columns, WIDTH], photo (width, height), processing (width, height),
+    pixel spread), traced once."""
     extractor = patch_features.mid_level_extractor()
 
     @tf.function(autograph=False, input_signature=[tf.TensorSpec([], tf.string)])
-    def features(image_bytes: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    def features(image_bytes: tf.Tensor) -> tuple[tf.Tensor, ...]:
         pixels, size = patch_features.photo_pixels(image_bytes, config.scale, config.colour_blind)
-        return patch_features.patch_features(extractor, pixels), size, tf.math.reduce_std(pixels)
+        processing = tf.reverse(tf.shape(pixels)[:2], [0])
+        return patch_features.patch_features(extractor, pixels), size, processing, tf.math.reduce_std(pixels)
 
     return features
 
@@ -83,7 +86,7 @@ def _extract(photos: Sequence[Photo], config: ArticleConfig, progress: Callable[
     extracted = []
     for number, (name, data) in enumerate(photos, 1):
         try:
-            grid, size, spread = (value.numpy() for value in features(tf.constant(data)))
+            grid, size, _, spread = (value.numpy() for value in features(tf.constant(data)))
         except tf.errors.InvalidArgumentError as error:
             raise ArticleFitError(f"{name}: not a photo the model can read ({error.message.splitlines()[0]})") from None
         if spread < FLAT_PHOTO_SPREAD:
@@ -169,3 +172,22 @@ def fit_article(
         patches=len(pool),
         seconds=time.perf_counter() - start,
     )
+
+
+def self_referenced_map(photo: bytes, config: ArticleConfig = ArticleConfig()) -> tuple[np.ndarray, float]:
+    """A hide scored against itself, for a leather nobody fitted: ([height, width] map on the photo, seconds).
+
+    Most of any hide is sound, so each patch's distance to the nearest patch of
+    the same hide outside its own neighbourhood (NEIGHBOURHOOD_EXCLUSION) is
+    high only where the hide differs from itself. The scores are distances as
+    an article's are, but with no clean photo there is no threshold: they rank.
+    """
+    start = time.perf_counter()
+    grid, size, processing, _ = (value.numpy() for value in feature_function(config)(tf.constant(photo)))
+    rows, columns, width = grid.shape
+    pool = grid.reshape(-1, width)
+    source = np.column_stack([np.zeros(len(pool), np.int64), *np.divmod(np.arange(len(pool)), columns)])
+    chosen = greedy_coreset(pool, config.bank_size)
+    (scores,) = held_out_scores([_PhotoPatches("photo", (int(size[0]), int(size[1])), grid)], pool[chosen], source[chosen])
+    heat = photo_resolution_map(scores.reshape(rows, columns), (int(size[0]), int(size[1])), (int(processing[0]), int(processing[1])))
+    return heat, time.perf_counter() - start
