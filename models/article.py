@@ -32,7 +32,7 @@ NEIGHBOURHOOD_EXCLUSION = 12
 """With a single reference, a patch's own neighbours within this many patches (96 processing px) are not its
 reference: their features overlap its own receptive field and would hide a defect from itself."""
 FLAT_PHOTO_SPREAD = 1.0
-"""Pixel standard deviation (0-255 scale) under which a photo is one flat colour, not leather."""
+"""Largest per-channel pixel standard deviation (0-255 scale) under which a photo is one flat colour, not leather."""
 _SCORE_ROWS = 1024
 """Patches whose distances to the bank are computed at once when fitting."""
 
@@ -76,7 +76,8 @@ def feature_function(config: ArticleConfig) -> Callable[[tf.Tensor], tuple[tf.Te
     def features(image_bytes: tf.Tensor) -> tuple[tf.Tensor, ...]:
         pixels, size = patch_features.photo_pixels(image_bytes, config.scale, config.colour_blind)
         processing = tf.reverse(tf.shape(pixels)[:2], [0])
-        return patch_features.patch_features(extractor, pixels), size, processing, tf.math.reduce_std(pixels)
+        spread = tf.reduce_max(tf.math.reduce_std(pixels, axis=[0, 1]))  # per channel: flat brown is not leather
+        return patch_features.patch_features(extractor, pixels), size, processing, spread
 
     return features
 

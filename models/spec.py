@@ -117,7 +117,7 @@ class ArticleConfig:
     """Gray photos only; by default colour counts (a stain on its own leather is a defect)."""
     threshold_margin: float = 1.1
     """The decision threshold is this times the highest patch score of the clean photos, each held out."""
-    max_reference_outlier: float = 2.0
+    max_reference_outlier: float = 1.5
     """A clean photo whose highest held-out patch score passes this times the typical one is refused as a likely defect."""
 
     def __post_init__(self) -> None:

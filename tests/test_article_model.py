@@ -233,11 +233,7 @@ def test_no_photo_is_refused():
 
 @pytest.mark.parametrize("colour", [
     pytest.param((128, 128, 128), id="gray"),
-    pytest.param((110, 72, 44), id="brown", marks=pytest.mark.xfail(
-        strict=True,
-        reason="the spread is the std of all pixel values, channels together: a flat brown photo's R, G and B "
-        "differ, so it has a spread of about 27 and passes as leather",
-    )),
+    pytest.param((110, 72, 44), id="brown"),
 ])
 def test_a_flat_one_colour_photo_is_refused_by_name(colour):
     flat = _jpeg(np.full((TILE, TILE, 3), colour, np.uint8))
@@ -272,11 +268,6 @@ def test_a_reference_with_a_strong_planted_defect_is_refused_by_name():
     assert "may show a defect" in str(raised.value)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a cut the model flags (43.0 against a threshold of 30.9) scores only 1.72 times the typical held-out "
-    "maximum as a reference (43.0 vs 24.9), under max_reference_outlier 2.0, so it is taken as leather",
-)
 def test_a_reference_with_a_generated_cut_is_refused_by_name():
     cut = _jpeg(_tile(_render(defects=("cut",)).pixels, _defect_key()))
     with pytest.raises(ArticleFitError, match=r"^cut\.jpg: its most unusual patch"):
