@@ -81,6 +81,7 @@ benchmarks: $(STAMP)
 	$(BIN)/python benchmarks/serving_bench.py
 	$(BIN)/python benchmarks/request_log_bench.py
 	$(BIN)/python benchmarks/inspect_bench.py
+	$(BIN)/python benchmarks/article_bench.py
 	$(BIN)/python benchmarks/real_run_bench.py
 
 clean:

@@ -1,10 +1,15 @@
 """`leather inspect`: map the defects of a whole-hide photo through the serving endpoint.
 
-An article model (the reference task) maps the photo's patches against its own
-clean leather in one request; a model with the hide signature (the texture
-model) gets the photo in one request and its tiles are scored against the rest
-of their own hide; any other model gets cropped patches to classify one by one
-(docs/serving.md). The served signatures say which.
+The served signatures say how (docs/serving.md):
+* `anomaly_map` (an article model, the reference task): the photo's patches
+  against the model's own clean leather, at the model's threshold, in one request;
+* `patch_features` (the default backbone classifier), without --reference: the
+  photo's dense patch features in one request, every 8 px patch scored against
+  the rest of its own hide outside its neighbourhood (inspection/dense_inspection.py);
+* `inspect_hide` (models with an embedding; with --reference also the backbone):
+  the photo in one request, its 227 px tiles scored against the rest of their
+  own hide and the --reference photos' tiles;
+* otherwise cropped patches classified one by one.
 """
 import argparse
 import json
@@ -41,8 +46,8 @@ def _settings(args: argparse.Namespace):
 
     try:
         return ScoringSettings(
-            neighbours=args.neighbours, confidence=args.confidence,
-            classifier_weight=args.classifier_weight, threshold=args.threshold,
+            neighbours=args.neighbours, confidence=args.confidence, classifier_weight=args.classifier_weight,
+            threshold=ScoringSettings.threshold if args.threshold is None else args.threshold,
         )
     except ValueError as error:
         raise UserError(str(error)) from error
@@ -57,18 +62,56 @@ def _by_hide(args: argparse.Namespace, photo: bytes, patch: int, stride: int) ->
     def request(data: bytes, patch: int, stride: int):
         return request_tiles(args.server, data, patch, stride, model_name=args.model_name, timeout=args.timeout)
 
-    inspection = inspect_hide(photo, request, patch=patch, stride=stride, settings=_settings(args), references=references)
+    settings = _settings(args)
+    inspection = inspect_hide(photo, request, patch=patch, stride=stride, settings=settings, references=references)
     report = {"method": "self-referenced tile scores (inspect_hide)", **inspection.to_json()}
     summary = (
         f"{len(inspection.scores)} tiles of {patch} px in {inspection.seconds:.2f} s "
-        f"({report['tiles_per_second']} tiles/s), highest score {report['max_score']} (threshold {args.threshold})"
+        f"({report['tiles_per_second']} tiles/s), highest score {report['max_score']} (threshold {settings.threshold})"
+    )
+    return report, inspection.regions, inspection.display_heat(), inspection.colour_scale(), summary
+
+
+def _save_map(args: argparse.Namespace, heat, threshold: float) -> None:
+    from inspection.article_inspection import save_map
+
+    if args.save_map is None:
+        return
+    try:
+        save_map(heat, threshold, args.save_map)
+    except ValueError as error:
+        raise UserError(str(error)) from error
+    except OSError as error:
+        raise UserError(f"cannot write {args.save_map}: {error.strerror or error}") from error
+
+
+def _by_dense(args: argparse.Namespace, photo: bytes) -> tuple[dict, list[dict], object, object, str]:
+    from inspection.dense_client import request_patch_features
+    from inspection.dense_inspection import inspect_dense
+    from inspection.settings import DENSE_THRESHOLD
+
+    if args.scale != 1.0 or args.patch != 227 or args.stride != 113:
+        raise UserError("--scale, --patch and --stride are for tile scores: dense patch scores take every 8 px patch "
+                        "of the photo as it is (with --reference the tiles are scored instead)")
+    threshold = DENSE_THRESHOLD if args.threshold is None else args.threshold
+    inspection = inspect_dense(
+        photo,
+        lambda data: request_patch_features(args.server, data, model_name=args.model_name, timeout=args.timeout),
+        threshold,
+    )
+    _save_map(args, inspection.heat, threshold)
+    report = {"method": "self-referenced dense patch scores (patch_features)", **inspection.to_json()}
+    rows, columns = inspection.distances.shape
+    summary = (
+        f"{rows * columns:,} patches in {inspection.seconds:.2f} s, highest score {report['score']} spreads above the "
+        f"hide's median (threshold {report['threshold']})"
     )
     return report, inspection.regions, inspection.display_heat(), inspection.colour_scale(), summary
 
 
 def _by_article(args: argparse.Namespace, photo: bytes) -> tuple[dict, list[dict], object, object, str]:
     from inspection.article_client import request_map
-    from inspection.article_inspection import inspect_with_article, save_map
+    from inspection.article_inspection import inspect_with_article
 
     if args.reference:
         raise UserError("--reference is for models without references of their own; the served article model was "
@@ -76,16 +119,13 @@ def _by_article(args: argparse.Namespace, photo: bytes) -> tuple[dict, list[dict
     if args.scale != 1.0 or args.patch != 227 or args.stride != 113:
         raise UserError("--scale, --patch and --stride do not apply to an article model: it inspects at the scale it "
                         "was fitted at, so photograph the hide at its clean photos' resolution (pixels per mm)")
+    if args.threshold is not None:
+        raise UserError("--threshold does not apply to an article model: it flags from its own threshold, set from "
+                        "its clean photos")
     inspection = inspect_with_article(
         photo, lambda data: request_map(args.server, data, model_name=args.model_name, timeout=args.timeout)
     )
-    if args.save_map is not None:
-        try:
-            save_map(inspection.heat, inspection.answer.threshold, args.save_map)
-        except ValueError as error:
-            raise UserError(str(error)) from error
-        except OSError as error:
-            raise UserError(f"cannot write {args.save_map}: {error.strerror or error}") from error
+    _save_map(args, inspection.heat, inspection.answer.threshold)
     report = {"method": "article model: distance to its clean photos' patches (anomaly_map)", **inspection.to_json()}
     summary = (
         f"score {report['score']} against the article's threshold {report['threshold']} "
@@ -128,6 +168,7 @@ def _inspect(args: argparse.Namespace) -> int:
     from inspection.client import served_signatures
     from models.article_export import ANOMALY_MAP_SIGNATURE
     from models.hide_signature import HIDE_SIGNATURE
+    from models.patch_signature import PATCH_FEATURES_SIGNATURE
     from inspection.maps import inspection_map
     from inspection.regions import millimetre_scale, with_millimetres
     from serving.client import PredictionError
@@ -142,10 +183,14 @@ def _inspect(args: argparse.Namespace) -> int:
     out = pathlib.Path(args.out or args.image.with_suffix(""))
     try:
         signatures = served_signatures(args.server, model_name=args.model_name, timeout=args.timeout)
-        if args.save_map is not None and ANOMALY_MAP_SIGNATURE not in signatures:
-            raise UserError("--save-map needs an article model (one fitted with `leather run --task reference`)")
+        dense = PATCH_FEATURES_SIGNATURE in signatures and not args.reference
+        if args.save_map is not None and ANOMALY_MAP_SIGNATURE not in signatures and not dense:
+            raise UserError("--save-map needs an article model (one fitted with `leather run --task reference`) or a "
+                            "model with dense patch features (the backbone) without --reference")
         if ANOMALY_MAP_SIGNATURE in signatures:
             report, regions, heat, colour_scale, summary = _by_article(args, photo)
+        elif dense:
+            report, regions, heat, colour_scale, summary = _by_dense(args, photo)
         elif HIDE_SIGNATURE in signatures:
             report, regions, heat, colour_scale, summary = _by_hide(args, photo, patch, stride)
         else:

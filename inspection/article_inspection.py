@@ -28,6 +28,19 @@ PNG_MAP_STEPS = 65535
 """A 16-bit PNG map holds score / (2 x threshold) in [0, 1] in this many steps: the threshold at 32768."""
 
 
+def threshold_display(heat: np.ndarray, threshold: float) -> np.ndarray:
+    """A map in [0, 1] for a colour scale: 0 at 0 (and below), the threshold at one half."""
+    return np.clip(heat / (2 * threshold), 0.0, 1.0)
+
+
+def threshold_colour_scale(what: str, threshold: float) -> ColourScale:
+    """The colour bar of a `threshold_display` map of `what`."""
+    return ColourScale(
+        f"{what}; a region from {threshold:.1f}",
+        [(0.0, "0"), (0.5, f"{threshold:.1f}"), (1.0, f"{2 * threshold:.1f}+")],
+    )
+
+
 @dataclasses.dataclass
 class ArticleInspection:
     answer: ArticleMap
@@ -37,15 +50,10 @@ class ArticleInspection:
     seconds: float
 
     def display_heat(self) -> np.ndarray:
-        """The map in [0, 1] for a colour scale: 0 at 0, the threshold at one half."""
-        return np.clip(self.heat / (2 * self.answer.threshold), 0.0, 1.0)
+        return threshold_display(self.heat, self.answer.threshold)
 
     def colour_scale(self) -> ColourScale:
-        threshold = self.answer.threshold
-        return ColourScale(
-            f"distance to the nearest clean patch of the article; a region from {threshold:.1f}",
-            [(0.0, "0"), (0.5, f"{threshold:.1f}"), (1.0, f"{2 * threshold:.1f}+")],
-        )
+        return threshold_colour_scale("distance to the nearest clean patch of the article", self.answer.threshold)
 
     def to_json(self) -> dict:
         answer = self.answer
@@ -75,7 +83,8 @@ def inspect_with_article(photo: bytes, request: Callable[[bytes], ArticleMap]) -
 
 
 def save_map(heat: np.ndarray, threshold: float, path: pathlib.Path) -> None:
-    """The raw map at photo resolution: .npy float32 scores, or a 16-bit gray PNG of score / (2 x threshold)."""
+    """The raw map at photo resolution: .npy float32 scores, or a 16-bit gray PNG of score / (2 x threshold)
+    (clipped to [0, 1]). Any thresholded map: an article's distances or dense self-referenced spreads."""
     from PIL import Image
 
     suffix = path.suffix.lower()

@@ -175,20 +175,49 @@ def fit_article(
     )
 
 
-def self_referenced_map(photo: bytes, config: ArticleConfig = ArticleConfig()) -> tuple[np.ndarray, float]:
-    """A hide scored against itself, for a leather nobody fitted: ([height, width] map on the photo, seconds).
+def photo_features(
+    photo: bytes, config: ArticleConfig = ArticleConfig(), features: Callable | None = None
+) -> tuple[np.ndarray, tuple[int, int], tuple[int, int]]:
+    """In-process, what the served `patch_features` signature answers: ([rows, columns, WIDTH] patch features,
+    photo (width, height), processing (width, height)). `features`: a `feature_function(config)` to reuse."""
+    grid, size, processing, _ = (value.numpy() for value in (features or feature_function(config))(tf.constant(photo)))
+    return grid, (int(size[0]), int(size[1])), (int(processing[0]), int(processing[1]))
 
-    Most of any hide is sound, so each patch's distance to the nearest patch of
-    the same hide outside its own neighbourhood (NEIGHBOURHOOD_EXCLUSION) is
-    high only where the hide differs from itself. The scores are distances as
-    an article's are, but with no clean photo there is no threshold: they rank.
+
+def self_referenced_scores(grid: np.ndarray, bank_size: int = ArticleConfig().bank_size) -> np.ndarray:
+    """[rows, columns] each patch's distance to the nearest patch of the same hide outside its neighbourhood.
+
+    Most of any hide is sound, so a patch is far from all the rest of its hide
+    (beyond NEIGHBOURHOOD_EXCLUSION patches; a greedy coreset of at most
+    `bank_size` of them) only where the hide differs from itself. The features
+    may come from anywhere: `photo_features` in-process or the served
+    `patch_features` signature. ValueError when the photo is too small for a
+    patch to have any reference outside its neighbourhood.
     """
-    start = time.perf_counter()
-    grid, size, processing, _ = (value.numpy() for value in feature_function(config)(tf.constant(photo)))
+    grid = np.asarray(grid, np.float32)
     rows, columns, width = grid.shape
     pool = grid.reshape(-1, width)
     source = np.column_stack([np.zeros(len(pool), np.int64), *np.divmod(np.arange(len(pool)), columns)])
-    chosen = greedy_coreset(pool, config.bank_size)
-    (scores,) = held_out_scores([_PhotoPatches("photo", (int(size[0]), int(size[1])), grid)], pool[chosen], source[chosen])
-    heat = photo_resolution_map(scores.reshape(rows, columns), (int(size[0]), int(size[1])), (int(processing[0]), int(processing[1])))
+    chosen = greedy_coreset(pool, bank_size)
+    (scores,) = held_out_scores([_PhotoPatches("photo", (columns, rows), grid)], pool[chosen], source[chosen])
+    if not np.isfinite(scores).all():
+        side = (NEIGHBOURHOOD_EXCLUSION + 1) * patch_features.CELL
+        raise ValueError(
+            f"the photo is {columns}x{rows} patches of {patch_features.CELL} px, too small to be its own reference: "
+            f"some patch has no other patch farther than {side - patch_features.CELL} px; send a larger photo"
+        )
+    return scores.reshape(rows, columns)
+
+
+def self_referenced_map(photo: bytes, config: ArticleConfig = ArticleConfig()) -> tuple[np.ndarray, float]:
+    """A hide scored against itself, for a leather nobody fitted: ([height, width] map on the photo, seconds).
+
+    `self_referenced_scores` on the photo's features computed in-process, laid
+    on the photo's pixels. The scores are distances as an article's are, but
+    with no clean photo there is no threshold: they rank (inspection/dense_inspection.py
+    turns them into the hide's own spreads above its median).
+    """
+    start = time.perf_counter()
+    grid, size, processing = photo_features(photo, config)
+    heat = photo_resolution_map(self_referenced_scores(grid, config.bank_size), size, processing)
     return heat, time.perf_counter() - start

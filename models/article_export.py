@@ -51,6 +51,21 @@ MAX_PROCESSING_PIXELS = 12_000_000
 """Largest photo after resizing by the scale: the backbone's widest layer holds 3 MB per 1,000 of its pixels."""
 
 
+def limited_patch_features(extractor: tf.keras.Model, pixels: tf.Tensor, scale_text: str) -> tf.Tensor:
+    """patch_features.patch_features of processing `pixels`, refused (InvalidArgument) above MAX_PROCESSING_PIXELS."""
+    shape = tf.shape(pixels)
+    check = tf.debugging.Assert(
+        tf.cast(shape[0], tf.int64) * tf.cast(shape[1], tf.int64) <= MAX_PROCESSING_PIXELS,
+        [tf.strings.format(
+            f"the photo is {{}}x{{}} px at {scale_text}, above the {MAX_PROCESSING_PIXELS:,} "
+            "px this model inspects at once; send it in parts",
+            (shape[1], shape[0]),
+        )],
+    )
+    with tf.control_dependencies([check]):
+        return patch_features.patch_features(extractor, pixels)
+
+
 class ArticleModel(tf.Module):
     def __init__(self, fitted: FittedArticle) -> None:
         super().__init__(name="article")
@@ -64,16 +79,7 @@ class ArticleModel(tf.Module):
     def photo_map(self, image_bytes: tf.Tensor) -> dict[str, tf.Tensor]:
         pixels, size = patch_features.photo_pixels(image_bytes, self.scale, self.colour_blind)
         shape = tf.shape(pixels)
-        check = tf.debugging.Assert(
-            tf.cast(shape[0], tf.int64) * tf.cast(shape[1], tf.int64) <= MAX_PROCESSING_PIXELS,
-            [tf.strings.format(
-                f"the photo is {{}}x{{}} px at the article's scale {self.scale:g}, above the {MAX_PROCESSING_PIXELS:,} "
-                "px this model inspects at once; send it in parts",
-                (shape[1], shape[0]),
-            )],
-        )
-        with tf.control_dependencies([check]):
-            grid = patch_features.patch_features(self.extractor, pixels)
+        grid = limited_patch_features(self.extractor, pixels, f"the article's scale {self.scale:g}")
         rows, columns = tf.shape(grid)[0], tf.shape(grid)[1]
         distances = nearest_distances(tf.reshape(grid, [-1, patch_features.WIDTH]), self.bank)
         anomaly_map = tf.reshape(distances, [rows, columns])

@@ -62,6 +62,9 @@ class ModelEntry:
     frozen_features: bool = False
     """Whether `build` gives a frozen extractor (image -> features and embedding) whose features are computed
     once and a head fitted on them (models/frozen_fit.py), instead of a network trained end to end."""
+    dense_patch_features: bool = False
+    """Whether the served model also answers `patch_features` (models/patch_signature.py): a frozen Lite0's
+    dense features of a whole photo, which `leather inspect` scores patch by patch against the rest of the hide."""
     best_epoch_by: str = "val_loss"
     """The validation metric that early stopping watches and that picks the epoch restored: `val_loss` (lowest) or `val_auc` (highest)."""
 
@@ -106,6 +109,7 @@ MODELS: dict[str, ModelEntry] = {
             channels=1,
             frozen_features=True,
             embedding_layer=serving_contract.EMBEDDING_OUTPUT,
+            dense_patch_features=True,
             best_epoch_by="val_auc",
         ),
         ModelEntry(

@@ -14,6 +14,7 @@ from models import features
 from models.classify_scores import classify_scores
 from models.hide_signature import HIDE_SIGNATURE, make_hide_signature
 from models.keras_autograph import leave_keras_unconverted
+from models.patch_signature import PATCH_FEATURES_SIGNATURE, DensePatchFeatures, make_patch_features_signature
 from models.serving_contract import (
     CLASS_LABELS,
     CLASSES_OUTPUT,
@@ -69,6 +70,7 @@ def make_serving_signatures(
     input_key: str,
     decision_threshold: float,
     embedding_layer: str | None = None,
+    dense_patch_features: bool = False,
 ) -> dict[str, tf.types.experimental.ConcreteFunction]:
     """`serving_default` (tf.Example), `predict_image` (raw bytes), `classify` and `transform_features` (for TFMA).
 
@@ -79,7 +81,9 @@ def make_serving_signatures(
     Serving's Classify API once `mark_classification_signature` has run on the
     saved model; its scores are the probability rescaled so that the stored
     threshold scores 0.5 (`models/classify_scores.py`), so the best class is
-    `label`.
+    `label`. With an embedding layer, `inspect_hide` too (models/hide_signature.py); with
+    `dense_patch_features` (the registry entry's), `patch_features` (models/patch_signature.py), whose frozen
+    extractor the model carries as `model.dense_patch_features`.
     """
     model.tft_layer = tf_transform_output.transform_features_layer()
     model.decision_threshold = tf.Variable(decision_threshold, dtype=tf.float32, trainable=False)
@@ -118,6 +122,9 @@ def make_serving_signatures(
     if embedding_layer:  # whole-hide inspection compares tiles by their embeddings
         shape = tf_transform_output.transformed_feature_spec()[input_key].shape
         signatures[HIDE_SIGNATURE] = make_hide_signature(model, input_key, shape)
+    if dense_patch_features:  # self-referenced scoring patch by patch (models/article.py)
+        model.dense_patch_features = DensePatchFeatures()
+        signatures[PATCH_FEATURES_SIGNATURE] = make_patch_features_signature(model.dense_patch_features)
     return signatures
 
 

@@ -268,12 +268,14 @@ def fit_transformed(fn_args: "FnArgs") -> tuple[FitResult, tft.TFTransformOutput
 def run_fn(fn_args: "FnArgs") -> None:
     """Train with early stopping, restore the best epoch, export the serving signatures."""
     fitted, tf_transform_output = fit_transformed(fn_args)
+    entry = model_entry(training_from_custom_config(fn_args.custom_config).model)
     signatures = make_serving_signatures(
         fitted.model,
         tf_transform_output,
         fn_args.custom_config["model_input"],
         fitted.decision_threshold,
-        model_entry(training_from_custom_config(fn_args.custom_config).model).embedding_layer,
+        entry.embedding_layer,
+        dense_patch_features=entry.dense_patch_features,
     )
     tf.saved_model.save(fitted.model, fn_args.serving_model_dir, signatures=signatures)
     mark_classification_signature(fn_args.serving_model_dir)
