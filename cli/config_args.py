@@ -179,6 +179,5 @@ def config_from_args(args: argparse.Namespace, data_dir: str, workdir: str) -> P
         spans=getattr(args, "spans", PipelineConfig.spans),
         task=getattr(args, "task", PipelineConfig.task),
         article=_part(ArticleConfig, args),
-        validation_photos=getattr(args, "validation", None) is not None,
         **({"beam_args": tuple(args.beam_arg)} if args.beam_arg else {}),
     )

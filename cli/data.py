@@ -44,6 +44,13 @@ def _import(args: argparse.Namespace) -> int:
     return 0
 
 
+def _import_article(args: argparse.Namespace) -> int:
+    from cli.data_source import import_article_photos
+
+    import_article_photos(args.clean, args.validation, args.out)
+    return 0
+
+
 def _synth(args: argparse.Namespace) -> int:
     from ingest.synth import generate_dataset
 
@@ -98,6 +105,20 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     imp.add_argument("--json", action="store_true", help="also print the manifest as JSON")
     imp.set_defaults(func=_import)
+
+    article = actions.add_parser(
+        "import-article",
+        help="clean photos of one leather article (and validation photos with masks) -> the reference task's input",
+        description="Write the clean photos of CLEAN as OUT/clean/photos.tfrecord and, with --validation, those "
+        "photos (NAME_mask.png beside each defective one, white = defect) as OUT/validation/photos.tfrecord: the "
+        "input of `leather run --task reference --data OUT` or of a Kubeflow run's --data-dir (`leather run --task "
+        "reference` imports a photo folder itself). Every file is read and checked before anything is written.",
+    )
+    article.add_argument("clean", type=pathlib.Path, help="folder of clean photos of the article")
+    article.add_argument("out", type=pathlib.Path, help="output folder")
+    article.add_argument("--validation", type=pathlib.Path, default=None, metavar="FOLDER",
+                         help="photos to score and gate the article on, with their masks")
+    article.set_defaults(func=_import_article)
 
     synth = actions.add_parser(
         "synth",

@@ -53,12 +53,11 @@ ARTICLE_DIR = "article-photos"
 """Where `leather run --task reference` writes the clean and validation photos as TFRecords, under the workdir."""
 
 
-def article_dir(clean: pathlib.Path, validation: pathlib.Path | None, out: pathlib.Path) -> pathlib.Path:
-    """The reference task's input: the clean photos of `clean` and those of `validation` imported under `out`."""
+def import_article_photos(clean: pathlib.Path, validation: pathlib.Path | None, target: pathlib.Path) -> None:
+    """The clean photos of `clean` and those of `validation` as the reference task's TFRecords under `target`."""
     from ingest.article_photos import folder_photos, import_article
     from ingest.errors import IngestError
 
-    target = out / ARTICLE_DIR
     try:
         clean_photos = folder_photos(clean)
         validation_photos = folder_photos(validation) if validation is not None else []
@@ -66,4 +65,17 @@ def article_dir(clean: pathlib.Path, validation: pathlib.Path | None, out: pathl
     except IngestError as error:
         raise UserError(str(error)) from error
     print(f"article photos: {len(clean_photos)} clean, {len(validation_photos)} for validation ({target})")
+
+
+def article_dir(clean: pathlib.Path, validation: pathlib.Path | None, out: pathlib.Path) -> pathlib.Path:
+    """The reference task's input: `clean` itself when it holds imported photos, else its photos imported under `out`."""
+    from ingest.article_photos import CLEAN_SPLIT, SHARD_NAME
+
+    if (clean / CLEAN_SPLIT / SHARD_NAME).is_file():
+        if validation is not None:
+            raise UserError(f"--data {clean} holds imported photos already: import the validation photos with them "
+                            "(leather data import-article --validation)")
+        return clean
+    target = out / ARTICLE_DIR
+    import_article_photos(clean, validation, target)
     return target

@@ -67,8 +67,6 @@ class PipelineConfig:
     task: str = "classify"
     article: ArticleConfig = dataclasses.field(default_factory=ArticleConfig)
     """The reference task's fitting (pipeline/reference_pipeline.py)."""
-    validation_photos: bool = False
-    """Reference task: `data_dir` holds validation photos with masks beside the clean ones."""
 
     def __post_init__(self) -> None:
         if self.spans < 1:

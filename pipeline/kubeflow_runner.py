@@ -94,10 +94,12 @@ def compile_pipeline(config: PipelineConfig, settings: KubeflowSettings, output:
     )
     job = runner.run(pipeline, write_out=False)
     job["pipelineSpec"]["defaultPipelineRoot"] = settings.pipeline_root
-    inputs = job["pipelineSpec"]["root"]["inputDefinitions"]["parameters"]
+    # The reference task's graph takes none of the classifier's runtime parameters.
+    inputs = job["pipelineSpec"]["root"].get("inputDefinitions", {}).get("parameters", {})
     for field in dataclasses.fields(parameters):
         parameter = getattr(parameters, field.name)
-        inputs[parameter.name].update(defaultValue=parameter.default, isOptional=True)
+        if parameter.name in inputs:
+            inputs[parameter.name].update(defaultValue=parameter.default, isOptional=True)
     output.parent.mkdir(parents=True, exist_ok=True)
     with output.open("w") as file:
         if output.suffix == ".json":

@@ -12,6 +12,9 @@ which must be the graph that serves, and a pass-through Transform cost a
 minute of Beam for nothing. No span window, no colour variants (colour is
 part of an article), no baseline comparison (each article stands alone).
 """
+import posixpath
+
+import tensorflow as tf
 from tfx import v1 as tfx
 from tfx.dsl.components.base import executor_spec
 from tfx.dsl.components.base.base_node import BaseNode
@@ -27,9 +30,18 @@ ARTICLE_RUN_FN = "models.article_trainer.run_fn"
 TRAIN_SPLIT = "train"
 
 
+def has_validation_photos(data_dir: str) -> bool:
+    """Whether the imported article holds validation photos. A data folder this process cannot see (an object
+    store at compile time) is taken to hold them: `leather data import-article --validation` writes them there."""
+    try:
+        return tf.io.gfile.exists(posixpath.join(data_dir, VALIDATION_SPLIT, SHARD_NAME))
+    except tf.errors.OpError:
+        return True
+
+
 def create_reference_components(config: PipelineConfig) -> list[BaseNode]:
     splits = [tfx.proto.Input.Split(name=TRAIN_SPLIT, pattern=f"{CLEAN_SPLIT}/{SHARD_NAME}")]
-    if config.validation_photos:
+    if has_validation_photos(config.data_dir):
         splits.append(tfx.proto.Input.Split(name=VALIDATION_SPLIT, pattern=f"{VALIDATION_SPLIT}/{SHARD_NAME}"))
     example_gen = tfx.components.ImportExampleGen(input_base=config.data_dir, input_config=tfx.proto.Input(splits=splits))
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
