@@ -217,20 +217,24 @@ def _inspect(args: argparse.Namespace) -> int:
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    from inspection.settings import HEATMAP_MAX_SIDE, ScoringSettings
+    from inspection.settings import DENSE_THRESHOLD, HEATMAP_MAX_SIDE, ScoringSettings
 
     defaults = ScoringSettings()
     inspect = commands.add_parser(
         "inspect",
         help="map the defects of a whole-hide photo via the serving endpoint",
-        description="Map the defects of BIG_IMAGE. With an article model (`leather run --task reference`, picked "
-        "with --model NAME among those served) the photo goes to the server in one request and every 8 px patch is "
-        "scored by its distance to the nearest clean patch of that leather, against the model's own threshold. "
-        "With a model that has the hide signature (the texture model) "
-        "the photo goes to the server in one request, every tile is embedded, and each tile is scored by its "
-        "distance to its nearest non-overlapping tiles of the same hide (and of --reference photos of clean leather "
-        "of the same article), in the hide's own spreads above its median, plus the classifier's word where it is "
-        "confident. Other models classify the patches one by one through predict_image. Writes OUT_heatmap.png "
+        description="Map the defects of BIG_IMAGE; the served model's signatures say how. With an article model "
+        "(`leather run --task reference`, picked with --model NAME among those served) the photo goes to the server "
+        "in one request and every 8 px patch is scored by its distance to the nearest clean patch of that leather, "
+        "against the model's own threshold. With a model that has dense patch features (the default backbone) and "
+        "no --reference, the photo goes to the server in one request for the features of every 8 px patch, and "
+        "each patch is scored by its distance to the nearest patch of the same hide outside its neighbourhood, in "
+        "the hide's own spreads above its median. With a model that has the hide signature (the texture model; the "
+        "backbone with --reference) the photo goes to the server in one request, every tile is embedded, and each "
+        "tile is scored by its distance to its nearest non-overlapping tiles of the same hide (and of --reference "
+        "photos of clean leather of the same article), in the hide's own spreads above its median, plus the "
+        "classifier's word where it is confident. Other models classify the patches one by one through "
+        "predict_image. Writes OUT_heatmap.png "
         "(score overlay, defective regions outlined and numbered, a colour bar with its unit below) and "
         "OUT_defects.json (the regions by number with score, box and defective pixels, in millimetres too with "
         "--px-per-mm or a photo that states its DPI; every tile with --tiles). See docs/serving.md.",
@@ -239,7 +243,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     inspect.add_argument("--server", required=True, metavar="HOST:PORT", help="TF Serving gRPC address")
     add_client_model_name(inspect)
     inspect.add_argument(
-        "--patch", type=int, default=227, help="tile side in photo pixels at --scale 1 (default %(default)s)"
+        "--patch", type=int, default=227,
+        help="tile side in photo pixels at --scale 1, for tile scores and patch classification (default %(default)s)",
     )
     inspect.add_argument("--stride", type=int, default=113, help="step between tiles, likewise (default %(default)s)")
     inspect.add_argument(
@@ -249,13 +254,19 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     inspect.add_argument(
         "--reference", type=pathlib.Path, nargs="+", default=[], metavar="CLEAN",
-        help="photos of clean leather of the same article whose tiles join the hide's own as reference",
+        help="photos of clean leather of the same article whose tiles join the hide's own as reference (tile "
+        "scores, also with a model that has dense patch features)",
+    )
+    inspect.add_argument(
+        "--threshold", type=float, default=None,
+        help="score from which a pixel is defective, in the hide's own spreads above its median (default "
+        f"{DENSE_THRESHOLD:g} for dense patch scores, {defaults.threshold:g} for tile scores; an article model "
+        "has its own)",
     )
     scoring_help = {
-        "threshold": "score from which a pixel is defective, in the hide's own spreads above its median",
-        "neighbours": "nearest non-overlapping tiles a tile is compared with",
-        "confidence": "classifier probability from which its word counts",
-        "classifier_weight": "weight of the classifier's hide-normalised logit beside the distance score",
+        "neighbours": "tile scores: nearest non-overlapping tiles a tile is compared with",
+        "confidence": "tile scores: classifier probability from which its word counts",
+        "classifier_weight": "tile scores: weight of the classifier's hide-normalised logit beside the distance score",
     }
     for name, help_text in scoring_help.items():
         default = getattr(defaults, name)
@@ -280,8 +291,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     inspect.add_argument("--tiles", action="store_true", help="write every tile's score into the JSON too")
     inspect.add_argument(
         "--save-map", type=pathlib.Path, default=None, metavar="FILE",
-        help="article models: write the raw anomaly map at photo resolution, FILE.npy (float32 scores) or FILE.png "
-        "(16-bit gray, score / (2 x threshold)), so anyone can score it",
+        help="article models and dense patch scores: write the raw map at photo resolution (an article's "
+        "distances, or the dense scores in the hide's spreads above its median), FILE.npy (float32 scores) or "
+        "FILE.png (16-bit gray, score / (2 x threshold), clipped to [0, 1]), so anyone can score it",
     )
     inspect.add_argument("--out", default=None, help="output path prefix (default: BIG_IMAGE without suffix)")
     inspect.set_defaults(func=_inspect)

@@ -1,13 +1,18 @@
 """How whole-hide inspection scores tiles and draws its map, free of NumPy and TensorFlow.
 
 `leather inspect` shows these defaults in its --help, which must answer at once;
-inspection/scoring.py does the scoring with them. The defaults were chosen for
+inspection/scoring.py does the scoring with them (inspection/dense_inspection.py with DENSE_THRESHOLD). The defaults were chosen for
 the 150 px texture model on synthetic hides of other colours and grain than those
 the results are reported on (docs/results/whole-hide.md); the threshold depends
 on the model and needs choosing again for another one.
 """
 import dataclasses
 
+DENSE_THRESHOLD = 23.0
+"""Dense self-referenced patch scores (inspection/dense_inspection.py): the score, in the hide's own spreads above
+its median, from which a pixel is defective. Chosen on the tuning hides only (12 brown 1024x1024 synthetic hides,
+seed 21, 4 clean): the clean hides peaked at 18.0-22.2, so 23 is the lowest round value that flagged no region on
+any of them (nor a false one on the defective); it located 7 of their 16 defects."""
 HEATMAP_MAX_SIDE = 2048
 """Longest side of the heatmap PNG `leather inspect` writes, the photo shrunk to it (--heatmap-side)."""
 

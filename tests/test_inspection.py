@@ -56,7 +56,7 @@ def test_bright_square_is_found_where_it_is(hide):
 
 
 def test_inspect_command_writes_heatmap_and_regions(hide, tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(hide_client, "has_hide_signature", lambda server, **kwargs: False)
+    monkeypatch.setattr(hide_client, "served_signatures", lambda server, **kwargs: {"predict_image"})
     monkeypatch.setattr(client, "predict_images", lambda server, batch, **kwargs: _brightness_model(batch))
     photo = tmp_path / "hide.png"
     hide.save(photo)

@@ -30,7 +30,7 @@ def _requests(monkeypatch) -> list[tuple[int, int]]:
             model_version=4,
         )
 
-    monkeypatch.setattr(hide_client, "has_hide_signature", lambda server, **kwargs: True)
+    monkeypatch.setattr(hide_client, "served_signatures", lambda server, **kwargs: {"inspect_hide", "predict_image"})
     monkeypatch.setattr(hide_client, "request_tiles", request_tiles)
     return seen
 
@@ -87,7 +87,7 @@ def test_scale_turns_training_photo_pixels_into_photo_pixels_and_references_are_
 
 
 def test_reference_photos_need_the_hide_signature(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(hide_client, "has_hide_signature", lambda server, **kwargs: False)
+    monkeypatch.setattr(hide_client, "served_signatures", lambda server, **kwargs: {"predict_image"})
     monkeypatch.setattr(client, "predict_images", lambda *args, **kwargs: pytest.fail("no patch may be sent"))
     photo = _photo(tmp_path, "hide.png", True)
 
