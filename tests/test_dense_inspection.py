@@ -142,3 +142,50 @@ def test_patch_and_stride_do_not_apply_to_dense_scores(tmp_path, monkeypatch, ca
     _serve(monkeypatch)
     assert main(["inspect", _photo(tmp_path, "hide.png", True), "--server", "s:1", "--patch", "100"]) == 1
     assert "--scale, --patch and --stride are for tile scores" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def saved_signature(tmp_path_factory):
+    """`patch_features` saved alone (as make_serving_signatures adds it to the backbone) and loaded, under a
+    processing limit of 20,000 px so a refusal needs no large photo."""
+    import tensorflow as tf
+
+    from models import article_export
+    from models.patch_signature import PATCH_FEATURES_SIGNATURE, DensePatchFeatures, make_patch_features_signature
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(article_export, "MAX_PROCESSING_PIXELS", 20_000)
+        holder = tf.Module()
+        holder.dense_patch_features = DensePatchFeatures()
+        signature = make_patch_features_signature(holder.dense_patch_features)
+    path = tmp_path_factory.mktemp("patch_signature") / "1"
+    tf.saved_model.save(holder, str(path), signatures={PATCH_FEATURES_SIGNATURE: signature})
+    return tf.saved_model.load(str(path)).signatures[PATCH_FEATURES_SIGNATURE]
+
+
+def _png(width: int, height: int) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(np.random.default_rng(2).integers(0, 256, (height, width, 3)).astype(np.uint8)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def test_the_saved_signature_answers_what_the_in_process_features_give(saved_signature):
+    import tensorflow as tf
+
+    from models.article import photo_features
+    from models.patch_features import WIDTH
+
+    photo = _png(100, 60)
+    answer = PatchFeatures.of({key: value.numpy() for key, value in saved_signature(image_bytes=tf.constant(photo)).items()})
+    grid, size, processing = photo_features(photo)
+
+    assert answer.features.shape == (8, 13, WIDTH) and answer.image_size == size == (100, 60)
+    assert answer.processing_size == processing == (100, 60)
+    np.testing.assert_allclose(answer.features, grid, atol=1e-4)
+
+
+def test_the_saved_signature_refuses_a_photo_over_the_processing_limit(saved_signature):
+    import tensorflow as tf
+
+    with pytest.raises(tf.errors.InvalidArgumentError, match="above the 20,000 px this model inspects at once"):
+        saved_signature(image_bytes=tf.constant(_png(200, 120)))
