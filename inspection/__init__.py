@@ -7,7 +7,10 @@ in one request; `scoring` scores the tiles against the rest of their own hide
 (and clean reference photos) with the `settings` `leather inspect` exposes;
 `whole_hide` ties the two into an inspection. Models without the hide signature
 are inspected by `patches`, cut on the same grid (`tiling`) and classified
-through `serving.client`. Both describe their `regions` alike, `maps` draws
+through `serving.client`. A model with dense patch features (`dense_client`)
+has every 8 px patch scored against the rest of its own hide
+(`dense_inspection`); an article model's map (`article_client`) is judged at its
+own threshold (`article_inspection`). All describe their `regions` alike, `maps` draws
 them on the photo with a legend, and `evaluation` scores inspected hides
 against their masks, as MVTec AD does.
 

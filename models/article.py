@@ -13,6 +13,11 @@ times the highest of those held-out scores, the score no clean patch reached.
 The same held-out scores name a reference that differs from the others (a
 defect among the references) before it teaches the bank that the defect is
 leather.
+
+Without clean photos a hide is its own reference (`self_referenced_scores`):
+the same held-out distance, each patch against the rest of its own hide
+outside its neighbourhood, on features computed here (`photo_features`) or
+answered by a served model's `patch_features` signature (models/patch_signature.py).
 """
 from __future__ import annotations
 
