@@ -11,6 +11,9 @@ from models import backbone_classifier, frozen_fit
 from models.backbone import load_lite0
 from models.colour_variants import VARIANTS
 from models.hide_signature import HIDE_SIGNATURE
+from models.patch_features import WIDTH as PATCH_WIDTH
+from models.patch_signature import PATCH_FEATURES_OUTPUT, PATCH_FEATURES_SIGNATURE
+from models.registry import MODELS
 from models.serving_contract import (
     CLASSIFY_SIGNATURE,
     EMBEDDING_OUTPUT,
@@ -75,9 +78,10 @@ def test_the_backbone_runs_once_per_photo_and_the_head_trains_for_epochs(trained
 
 def test_the_stored_threshold_drives_the_label_and_every_signature_answers(trained):
     splits, model, history, _, serving_dir = trained
-    assert {SERVING_DEFAULT_SIGNATURE, PREDICT_IMAGE_SIGNATURE, CLASSIFY_SIGNATURE, TRANSFORM_SIGNATURE, HIDE_SIGNATURE} <= set(
-        model.signatures
-    )
+    assert {
+        SERVING_DEFAULT_SIGNATURE, PREDICT_IMAGE_SIGNATURE, CLASSIFY_SIGNATURE, TRANSFORM_SIGNATURE, HIDE_SIGNATURE,
+        PATCH_FEATURES_SIGNATURE,
+    } <= set(model.signatures)
     assert (serving_dir / WARMUP_REQUESTS_FILE).is_file()
     threshold = history["decision_threshold"]
     assert stored_decision_threshold(str(serving_dir)) == pytest.approx(threshold)
@@ -90,6 +94,13 @@ def test_the_stored_threshold_drives_the_label_and_every_signature_answers(train
     np.testing.assert_allclose(from_examples[PROBABILITY_OUTPUT].numpy(), probability, atol=1e-6)
     tiles = model.signatures[HIDE_SIGNATURE](image_bytes=images[0], patch_size=tf.constant(64), stride=tf.constant(32))
     assert tiles[EMBEDDING_OUTPUT].shape == (9, EMBEDDING_WIDTH)
+    dense = model.signatures[PATCH_FEATURES_SIGNATURE](image_bytes=images[0])
+    assert dense[PATCH_FEATURES_OUTPUT].shape == (16, 16, PATCH_WIDTH) and dense[PATCH_FEATURES_OUTPUT].dtype == tf.float32
+    assert dense["image_size"].numpy().tolist() == dense["processing_size"].numpy().tolist() == [128, 128]
+
+
+def test_only_the_backbone_serves_dense_patch_features():
+    assert [name for name, entry in MODELS.items() if entry.dense_patch_features] == ["backbone"]
 
 
 def test_the_backbone_keeps_its_imagenet_weights(trained):
