@@ -7,7 +7,7 @@ lays them out as MVTec AD does and runs `leather inspect-eval`'s evaluation:
 fit, export, serve on a local port, one `anomaly_map` request per test photo.
 Without references, every test hide is scored against itself (each patch
 against the hide's other patches outside its neighbourhood, models/article.py
-`self_referenced_map`), the threshold-free figures only. Then the speed goals:
+`self_referenced_scores`), the threshold-free figures only. Then the speed goals:
 a 1024x1024 photo and the largest real photo (../shared, when present) end to
 end through the served signature, and fitting an article on 20 photos.
 
@@ -33,7 +33,8 @@ from ingest.synth_hide import generate_hides, hide_specs
 from inspection.article_client import request_map
 from inspection.evaluation import judge, roc_auc
 from inspection.mvtec_evaluation import MODEL_NAME, evaluate_mvtec
-from models.article import fit_article, self_referenced_map
+from models.article import feature_function, fit_article, photo_features, self_referenced_scores
+from models.article_map import photo_resolution_map
 from models.article_export import export_article
 from models.spec import ArticleConfig
 from serving.server import ServingServer
@@ -83,12 +84,15 @@ def mvtec_article(root: pathlib.Path, colour: str, grain: float, args: argparse.
     return root
 
 
-def without_references(root: pathlib.Path, config: ArticleConfig) -> dict:
-    """Threshold-free figures of self-referenced scoring on the article's test photos."""
+def without_references(root: pathlib.Path, config: ArticleConfig, features) -> dict:
+    """Threshold-free figures of self-referenced scoring on the article's test photos (in process)."""
     scores, outcomes = [], []
     for kind in ("good", "defect"):
         for photo in sorted((root / "test" / kind).glob("*.jpg")):
-            heat, seconds = self_referenced_map(photo.read_bytes(), config)
+            start = time.perf_counter()
+            grid, size, processing = photo_features(photo.read_bytes(), config, features)
+            heat = photo_resolution_map(self_referenced_scores(grid, config.bank_size), size, processing)
+            seconds = time.perf_counter() - start
             mask_path = root / "ground_truth" / kind / (photo.stem + "_mask.png")
             mask = np.asarray(Image.open(mask_path).convert("L")) > 127 if mask_path.exists() else None
             outcomes.append(judge(photo.name, heat, float("inf"), mask, float(heat.max()), seconds))
@@ -142,12 +146,13 @@ def _timed(address: str, photo: bytes, runs: int = 5) -> float:
 def main() -> None:
     args = parse_args()
     config = ArticleConfig()
+    features = feature_function(config)
     results = {"machine": platform.processor() or platform.machine(), "config": dataclasses.asdict(config), "articles": []}
     with tempfile.TemporaryDirectory(prefix="article-bench-") as scratch:
         for index, (colour, grain) in enumerate(ARTICLES[: args.articles]):
             root = mvtec_article(pathlib.Path(scratch) / f"{colour}-{grain}", colour, grain, args, args.seed + 10 * index)
             with_refs = evaluate_mvtec(root, config, progress=lambda line: None)
-            without = without_references(root, config)
+            without = without_references(root, config, features)
             row = {"colour": colour, "grain": grain, "with_references": with_refs, "without_references": without}
             results["articles"].append(row)
             print(f"{colour} grain {grain}: with {REFERENCES} references "

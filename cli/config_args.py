@@ -144,9 +144,12 @@ def add_article_arguments(article: argparse._ArgumentGroup) -> None:
                          help="most clean patches the memory bank keeps, chosen by greedy coreset (default %(default)s)")
     article.add_argument("--colour-blind", action="store_true",
                          help="fit and inspect on gray photos (default: colour counts, a stain is a defect)")
+    article.add_argument("--false-alarm-rate", type=float, default=_ARTICLE.false_alarm_rate,
+                         help="share of clean photos of the references' size let above the decision threshold, by an "
+                         "extreme-value fit of the clean photos' held-out patch scores (default %(default)s)")
     article.add_argument("--threshold-margin", type=float, default=_ARTICLE.threshold_margin,
-                         help="the decision threshold is this times the highest held-out patch score of the clean "
-                         "photos (default %(default)s)")
+                         help="the decision threshold is at least this times the highest held-out patch score of the "
+                         "clean photos (default %(default)s)")
     article.add_argument("--max-reference-outlier", type=float, default=_ARTICLE.max_reference_outlier,
                          help="refuse a clean photo whose most unusual patch scores this many times the other photos' "
                          "typical highest (default %(default)s)")

@@ -9,6 +9,7 @@ report, plus the seconds each photo took end to end and the fitting time.
 """
 from __future__ import annotations
 
+import dataclasses
 import pathlib
 import tempfile
 import time
@@ -64,7 +65,6 @@ def evaluate_mvtec(
         "fit_seconds": round(fitted.seconds, 2),
         "threshold": round(fitted.threshold, 3),
         "bank_patches": int(len(fitted.bank)),
-        "config": {"scale": config.scale, "bank_size": config.bank_size, "colour_blind": config.colour_blind,
-                   "threshold_margin": config.threshold_margin},
+        "config": dataclasses.asdict(config),
         **article_summary(outcomes),
     }

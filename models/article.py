@@ -8,8 +8,9 @@ patch is as anomalous as it is far from its nearest bank patch.
 
 The decision threshold comes from the clean photos themselves: each photo is
 scored against the bank without its own patches (with one photo, without the
-patches of its own neighbourhood), and the threshold is `threshold_margin`
-times the highest of those held-out scores, the score no clean patch reached.
+patches of its own neighbourhood), and the threshold is where a clean photo
+would score above it with probability `false_alarm_rate`, by an extreme-value
+fit of those held-out scores (models/article_threshold.py).
 The same held-out scores name a reference that differs from the others (a
 defect among the references) before it teaches the bank that the defect is
 leather.
@@ -30,6 +31,7 @@ import tensorflow as tf
 
 from models import patch_features
 from models.article_map import photo_resolution_map
+from models.article_threshold import clean_threshold
 from models.coreset import greedy_coreset
 from models.spec import ArticleConfig
 
@@ -167,11 +169,15 @@ def fit_article(
     progress(f"coreset: {min(config.bank_size, len(pool)):,} of {len(pool):,} patches")
     chosen = greedy_coreset(pool, config.bank_size)
     bank, bank_source = pool[chosen], source[chosen]
-    maxima = np.array([scores.max() for scores in held_out_scores(extracted, bank, bank_source)])
+    held_out = [
+        scores.reshape(photo.features.shape[:2])
+        for photo, scores in zip(extracted, held_out_scores(extracted, bank, bank_source), strict=True)
+    ]
+    maxima = np.array([scores.max() for scores in held_out])
     _refuse_outliers(extracted, maxima, config)
     return FittedArticle(
         bank=bank,
-        threshold=float(config.threshold_margin * maxima.max()),
+        threshold=clean_threshold(held_out, config.false_alarm_rate, config.threshold_margin),
         config=config,
         photo_size=extracted[0].size,
         held_out_maxima={photo.name: float(value) for photo, value in zip(extracted, maxima, strict=True)},

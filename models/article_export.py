@@ -17,6 +17,7 @@ standard TensorFlow kernel.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 
@@ -135,12 +136,7 @@ def export_article(fitted: FittedArticle, export_dir: str, description: dict | N
     model = ArticleModel(fitted)
     tf.saved_model.save(model, export_dir, signatures=_signatures(model))
     record = {
-        "config": {
-            "scale": fitted.config.scale,
-            "bank_size": fitted.config.bank_size,
-            "colour_blind": fitted.config.colour_blind,
-            "threshold_margin": fitted.config.threshold_margin,
-        },
+        "config": dataclasses.asdict(fitted.config),
         "threshold": fitted.threshold,
         "bank_patches": int(len(fitted.bank)),
         "reference_patches": fitted.patches,

@@ -115,8 +115,11 @@ class ArticleConfig:
     """Most patches the memory bank keeps (a greedy coreset); every patch when the photos have fewer."""
     colour_blind: bool = False
     """Gray photos only; by default colour counts (a stain on its own leather is a defect)."""
-    threshold_margin: float = 1.1
-    """The decision threshold is this times the highest patch score of the clean photos, each held out."""
+    false_alarm_rate: float = 0.01
+    """Share of clean photos (of the references' size) allowed above the threshold, by an extreme-value fit of the
+    clean photos' held-out scores (models/article_threshold.py)."""
+    threshold_margin: float = 1.0
+    """The threshold is at least this times the highest held-out patch score of the clean photos."""
     max_reference_outlier: float = 1.5
     """A clean photo whose highest held-out patch score passes this times the typical one is refused as a likely defect."""
 
@@ -125,6 +128,8 @@ class ArticleConfig:
             raise ValueError(f"scale must lie between 0.05 and 4, got {self.scale}")
         if not 1 <= self.bank_size <= ARTICLE_BANK_LIMIT:
             raise ValueError(f"bank_size must lie between 1 and {ARTICLE_BANK_LIMIT:,}, got {self.bank_size}")
+        if not 0.0 < self.false_alarm_rate < 0.5:
+            raise ValueError(f"false_alarm_rate must lie between 0 and 0.5, got {self.false_alarm_rate}")
         if not self.threshold_margin >= 1.0:
             raise ValueError(f"threshold_margin must be at least 1, got {self.threshold_margin}")
         if not self.max_reference_outlier > 1.0:

@@ -133,7 +133,7 @@ def test_the_fit_keeps_a_coreset_bank_and_a_threshold_above_every_held_out_refer
     assert fitted.patches == 3 * (TILE // patch_features.CELL) ** 2
     assert fitted.photo_size == (TILE, TILE)
     assert sorted(fitted.held_out_maxima) == sorted(name for name, _ in fitted_article.references)
-    assert fitted.threshold == pytest.approx(CONFIG.threshold_margin * max(fitted.held_out_maxima.values()))
+    assert fitted.threshold >= CONFIG.threshold_margin * max(fitted.held_out_maxima.values())
 
 
 @pytest.mark.slow

@@ -73,7 +73,7 @@ def test_the_article_is_fitted_gated_and_pushed(runs, hides):
     record = json.loads((version / ARTICLE_FILE).read_text())
     assert record["reference_patches"] == 2 * (SIZE // 8) ** 2
     assert set(record["held_out_maxima"]) == {"hide_0000.jpg", "hide_0001.jpg"}
-    assert record["threshold"] == pytest.approx(1.1 * max(record["held_out_maxima"].values()), rel=1e-5)
+    assert record["threshold"] >= max(record["held_out_maxima"].values())  # the rule itself: test_article_threshold
     pixel_auc = next(line for line in out.splitlines() if "pixel ROC-AUC" in line)
     assert float(pixel_auc.split()[-1]) >= 0.9  # the gate's floor, which the blessing says it passed
 
