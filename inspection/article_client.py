@@ -9,12 +9,9 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 
-import grpc
 import numpy as np
-import tensorflow as tf
-from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
-from inspection.client import client_channel
+from inspection.client import predict_photo, size_pair
 from models.article_export import (
     ANOMALY_MAP_OUTPUT,
     ANOMALY_MAP_SIGNATURE,
@@ -25,8 +22,7 @@ from models.article_export import (
     THRESHOLD_OUTPUT,
 )
 from models.article_map import photo_resolution_map
-from models.serving_contract import DEFAULT_MODEL_NAME, IMAGE_BYTES_INPUT
-from serving.client import PredictionError
+from models.serving_contract import DEFAULT_MODEL_NAME
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,17 +40,13 @@ class ArticleMap:
 
     @classmethod
     def of(cls, outputs: Mapping[str, np.ndarray], model_version: int = 0) -> ArticleMap:
-        def pair(key: str) -> tuple[int, int]:
-            first, second = (int(v) for v in np.asarray(outputs[key]).ravel())
-            return first, second
-
         return cls(
             anomaly_map=np.asarray(outputs[ANOMALY_MAP_OUTPUT], np.float32),
             score=float(outputs[ANOMALY_SCORE_OUTPUT]),
             threshold=float(outputs[THRESHOLD_OUTPUT]),
-            image_size=pair(IMAGE_SIZE_OUTPUT),
-            processing_size=pair(PROCESSING_SIZE_OUTPUT),
-            reference_size=pair(REFERENCE_SIZE_OUTPUT),
+            image_size=size_pair(outputs[IMAGE_SIZE_OUTPUT]),
+            processing_size=size_pair(outputs[PROCESSING_SIZE_OUTPUT]),
+            reference_size=size_pair(outputs[REFERENCE_SIZE_OUTPUT]),
             model_version=model_version,
         )
 
@@ -67,17 +59,9 @@ def request_map(
     server: str, photo: bytes, *, model_name: str = DEFAULT_MODEL_NAME, timeout: float = 60.0
 ) -> ArticleMap:
     """The served article model's anomaly map of one photo (encoded JPEG or PNG bytes)."""
-    request = predict_pb2.PredictRequest()
-    request.model_spec.name = model_name
-    request.model_spec.signature_name = ANOMALY_MAP_SIGNATURE
-    request.inputs[IMAGE_BYTES_INPUT].CopyFrom(tf.make_tensor_proto(photo, dtype=tf.string))
-    with client_channel(server) as channel:
-        try:
-            response = prediction_service_pb2_grpc.PredictionServiceStub(channel).Predict(request, timeout=timeout)
-        except grpc.RpcError as error:
-            raise PredictionError(server, error.code(), error.details()) from None
-    outputs = {key: tf.make_ndarray(value) for key, value in response.outputs.items()}
-    missing = {ANOMALY_MAP_OUTPUT, ANOMALY_SCORE_OUTPUT, IMAGE_SIZE_OUTPUT, PROCESSING_SIZE_OUTPUT} - set(outputs)
-    if missing:
-        raise PredictionError(server, grpc.StatusCode.INTERNAL, f"response lacks outputs {sorted(missing)}")
-    return ArticleMap.of(outputs, response.model_spec.version.value)
+    outputs, version = predict_photo(
+        server, photo, ANOMALY_MAP_SIGNATURE,
+        {ANOMALY_MAP_OUTPUT, ANOMALY_SCORE_OUTPUT, IMAGE_SIZE_OUTPUT, PROCESSING_SIZE_OUTPUT},
+        model_name=model_name, timeout=timeout,
+    )
+    return ArticleMap.of(outputs, version)

@@ -76,6 +76,36 @@ def has_hide_signature(server: str, *, model_name: str = DEFAULT_MODEL_NAME, tim
     return HIDE_SIGNATURE in served_signatures(server, model_name=model_name, timeout=timeout)
 
 
+def predict_photo(
+    server: str, photo: bytes, signature: str, outputs: set[str], *, model_name: str = DEFAULT_MODEL_NAME,
+    timeout: float = 60.0,
+) -> tuple[dict[str, np.ndarray], int]:
+    """One Predict of `signature` on a photo's bytes: (its outputs as arrays, the answering version).
+
+    PredictionError when the server refuses or the answer lacks any of `outputs`.
+    """
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = model_name
+    request.model_spec.signature_name = signature
+    request.inputs[IMAGE_BYTES_INPUT].CopyFrom(tf.make_tensor_proto(photo, dtype=tf.string))
+    with client_channel(server) as channel:
+        try:
+            response = prediction_service_pb2_grpc.PredictionServiceStub(channel).Predict(request, timeout=timeout)
+        except grpc.RpcError as error:
+            raise PredictionError(server, error.code(), error.details()) from None
+    answer = {key: tf.make_ndarray(value) for key, value in response.outputs.items()}
+    missing = outputs - set(answer)
+    if missing:
+        raise PredictionError(server, grpc.StatusCode.INTERNAL, f"response lacks outputs {sorted(missing)}")
+    return answer, response.model_spec.version.value
+
+
+def size_pair(value: np.ndarray) -> tuple[int, int]:
+    """A [2] size output (width, height) as ints."""
+    first, second = (int(v) for v in np.asarray(value).ravel())
+    return first, second
+
+
 def request_tiles(
     server: str,
     photo: bytes,

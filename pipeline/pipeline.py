@@ -14,19 +14,19 @@ from tfx.dsl.components.base.base_node import BaseNode
 from tfx.proto import range_config_pb2
 
 from components import pusher as no_repush_pusher
-from components.data_gate import DataGate
 from components.evaluator import Evaluator
 from components.robustness import ColourVariants
 from components.span_drift import SpanDrift
 from ingest.spans import SPAN_SHARD_PATTERN
 from models import features
 from pipeline.config import PipelineConfig
+from pipeline.data_checks import TRAIN_SPLIT, data_checks
 from pipeline.evaluation.spec import eval_config
 from pipeline.reference_pipeline import create_reference_components
 
 PREPROCESSING_FN = "models.preprocessing.preprocessing_fn"
 RUN_FN = "models.trainer.run_fn"
-TRAIN_SPLIT, VALIDATION_SPLIT, TEST_SPLIT = "train", "validation", "test"
+VALIDATION_SPLIT, TEST_SPLIT = "validation", "test"
 SPAN_WINDOW_NODE = "span_window"
 
 
@@ -91,22 +91,14 @@ def create_components(config: PipelineConfig, run_parameters: RunParameters | No
         input_config=tfx.proto.Input(splits=[tfx.proto.Input.Split(name="images", pattern=SPAN_SHARD_PATTERN)]),
         output_config=example_gen_output_config(config),
     )
-    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
-    schema_gen = tfx.components.ImportSchemaGen(schema_file=config.schema_path)
-    example_validator = tfx.components.ExampleValidator(
-        statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"]
+    checks = data_checks(
+        example_gen, config.schema_path,
+        _given_or(parameters.min_minority_share, config.gates.min_minority_share), config.gates.max_image_pixels,
     )
-    data_gate = DataGate(
-        examples=example_gen.outputs["examples"],
-        statistics=statistics_gen.outputs["statistics"],
-        anomalies=example_validator.outputs["anomalies"],
-        min_minority_share=_given_or(parameters.min_minority_share, config.gates.min_minority_share),
-        split=TRAIN_SPLIT,
-        max_image_pixels=config.gates.max_image_pixels,
-    )
+    data_gate = checks.data_gate
     span_drift = SpanDrift(
         examples=example_gen.outputs["examples"],
-        schema=schema_gen.outputs["schema"],
+        schema=checks.schema_gen.outputs["schema"],
         data_dir=config.data_dir,
         stop_on_drift=int(config.gates.stop_on_drift),
     )
@@ -114,7 +106,7 @@ def create_components(config: PipelineConfig, run_parameters: RunParameters | No
     window = _span_window(example_gen, config.spans)
     transform = tfx.components.Transform(
         examples=example_gen.outputs["examples"] if window is None else window.outputs["examples"],
-        schema=schema_gen.outputs["schema"],
+        schema=checks.schema_gen.outputs["schema"],
         preprocessing_fn=PREPROCESSING_FN,
         custom_config=config.transform_custom_config(),
     )
@@ -123,7 +115,7 @@ def create_components(config: PipelineConfig, run_parameters: RunParameters | No
         run_fn=RUN_FN,
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
-        schema=schema_gen.outputs["schema"],
+        schema=checks.schema_gen.outputs["schema"],
         train_args=tfx.proto.TrainArgs(splits=[TRAIN_SPLIT]),
         eval_args=tfx.proto.EvalArgs(splits=[VALIDATION_SPLIT]),
         custom_config=_given_or(parameters.trainer_custom_config, config.trainer_custom_config()),
@@ -154,10 +146,7 @@ def create_components(config: PipelineConfig, run_parameters: RunParameters | No
     )
     return [
         example_gen,
-        statistics_gen,
-        schema_gen,
-        example_validator,
-        data_gate,
+        *checks,
         span_drift,
         *([] if window is None else [window]),
         transform,

@@ -21,13 +21,12 @@ from tfx.dsl.components.base.base_node import BaseNode
 
 from components import pusher as no_repush_pusher
 from components.article_evaluator import ArticleEvaluator
-from components.data_gate import DataGate
 from ingest.article_photos import CLEAN_SPLIT, SHARD_NAME, VALIDATION_SPLIT
 from models.article_trainer import trainer_custom_config
 from pipeline.config import ARTICLE_SCHEMA, PipelineConfig
+from pipeline.data_checks import TRAIN_SPLIT, data_checks
 
 ARTICLE_RUN_FN = "models.article_trainer.run_fn"
-TRAIN_SPLIT = "train"
 
 
 def has_validation_photos(data_dir: str) -> bool:
@@ -44,19 +43,7 @@ def create_reference_components(config: PipelineConfig) -> list[BaseNode]:
     if has_validation_photos(config.data_dir):
         splits.append(tfx.proto.Input.Split(name=VALIDATION_SPLIT, pattern=f"{VALIDATION_SPLIT}/{SHARD_NAME}"))
     example_gen = tfx.components.ImportExampleGen(input_base=config.data_dir, input_config=tfx.proto.Input(splits=splits))
-    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
-    schema_gen = tfx.components.ImportSchemaGen(schema_file=str(ARTICLE_SCHEMA))
-    example_validator = tfx.components.ExampleValidator(
-        statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"]
-    )
-    data_gate = DataGate(
-        examples=example_gen.outputs["examples"],
-        statistics=statistics_gen.outputs["statistics"],
-        anomalies=example_validator.outputs["anomalies"],
-        min_minority_share=0.0,
-        split=TRAIN_SPLIT,
-        max_image_pixels=config.gates.max_image_pixels,
-    )
+    checks = data_checks(example_gen, str(ARTICLE_SCHEMA), 0.0, config.gates.max_image_pixels)
     trainer = tfx.components.Trainer(
         run_fn=ARTICLE_RUN_FN,
         examples=example_gen.outputs["examples"],
@@ -64,7 +51,7 @@ def create_reference_components(config: PipelineConfig) -> list[BaseNode]:
         eval_args=tfx.proto.EvalArgs(splits=[TRAIN_SPLIT]),
         custom_config=trainer_custom_config(config.article),
     )
-    trainer.add_upstream_node(data_gate)
+    trainer.add_upstream_node(checks.data_gate)
     evaluator = ArticleEvaluator(
         examples=example_gen.outputs["examples"],
         model=trainer.outputs["model"],
@@ -80,4 +67,4 @@ def create_reference_components(config: PipelineConfig) -> list[BaseNode]:
             filesystem=tfx.proto.PushDestination.Filesystem(base_directory=config.push_destination)
         ),
     )
-    return [example_gen, statistics_gen, schema_gen, example_validator, data_gate, trainer, evaluator, pusher]
+    return [example_gen, *checks, trainer, evaluator, pusher]
