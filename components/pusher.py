@@ -14,6 +14,9 @@ from typing import Any
 import tensorflow as tf
 from absl import logging
 from tfx import types
+from tfx import v1 as tfx
+from tfx.dsl.components.base import executor_spec
+from tfx.dsl.components.base.base_node import BaseNode
 from tfx.components.pusher import executor as pusher_executor
 from tfx.proto import pusher_pb2
 from tfx.types import artifact_utils, standard_component_specs
@@ -84,3 +87,15 @@ class Executor(pusher_executor.Executor):
                 logging.info("Model %s is already served as %s; not pushed again.", model_path, newest)
                 return
         super().Do(input_dict, output_dict, exec_properties)
+
+
+def no_repush_pusher(model: types.Channel, blessing: types.Channel, base_directory: str) -> BaseNode:
+    """TFX's Pusher with this executor, pushing a blessed `model` to numbered versions under `base_directory`."""
+    return tfx.components.Pusher(
+        custom_executor_spec=executor_spec.ExecutorClassSpec(Executor),
+        model=model,
+        model_blessing=blessing,
+        push_destination=tfx.proto.PushDestination(
+            filesystem=tfx.proto.PushDestination.Filesystem(base_directory=base_directory)
+        ),
+    )

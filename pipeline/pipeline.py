@@ -9,11 +9,10 @@ from typing import Any
 
 from ml_metadata.proto import metadata_store_pb2
 from tfx import v1 as tfx
-from tfx.dsl.components.base import executor_spec
 from tfx.dsl.components.base.base_node import BaseNode
 from tfx.proto import range_config_pb2
 
-from components import pusher as no_repush_pusher
+from components.pusher import no_repush_pusher
 from components.evaluator import Evaluator
 from components.robustness import ColourVariants
 from components.span_drift import SpanDrift
@@ -136,14 +135,7 @@ def create_components(config: PipelineConfig, run_parameters: RunParameters | No
         baseline_model=model_resolver.outputs["model"],
         eval_config=_given_or(parameters.eval_config, eval_config(config)),
     )
-    pusher = tfx.components.Pusher(
-        custom_executor_spec=executor_spec.ExecutorClassSpec(no_repush_pusher.Executor),
-        model=trainer.outputs["model"],
-        model_blessing=evaluator.outputs["blessing"],
-        push_destination=tfx.proto.PushDestination(
-            filesystem=tfx.proto.PushDestination.Filesystem(base_directory=config.push_destination)
-        ),
-    )
+    pusher = no_repush_pusher(trainer.outputs["model"], evaluator.outputs["blessing"], config.push_destination)
     return [
         example_gen,
         *checks,

@@ -16,10 +16,9 @@ import posixpath
 
 import tensorflow as tf
 from tfx import v1 as tfx
-from tfx.dsl.components.base import executor_spec
 from tfx.dsl.components.base.base_node import BaseNode
 
-from components import pusher as no_repush_pusher
+from components.pusher import no_repush_pusher
 from components.article_evaluator import ArticleEvaluator
 from ingest.article_photos import CLEAN_SPLIT, SHARD_NAME, VALIDATION_SPLIT
 from models.article_trainer import trainer_custom_config
@@ -59,12 +58,5 @@ def create_reference_components(config: PipelineConfig) -> list[BaseNode]:
         min_image_auc=config.gates.min_image_auc,
         min_pixel_auc=config.gates.min_pixel_auc,
     )
-    pusher = tfx.components.Pusher(
-        custom_executor_spec=executor_spec.ExecutorClassSpec(no_repush_pusher.Executor),
-        model=trainer.outputs["model"],
-        model_blessing=evaluator.outputs["blessing"],
-        push_destination=tfx.proto.PushDestination(
-            filesystem=tfx.proto.PushDestination.Filesystem(base_directory=config.push_destination)
-        ),
-    )
+    pusher = no_repush_pusher(trainer.outputs["model"], evaluator.outputs["blessing"], config.push_destination)
     return [example_gen, *checks, trainer, evaluator, pusher]
