@@ -97,7 +97,10 @@ def register(commands: argparse._SubParsersAction) -> None:
         "Transform -> Trainer -> ColourVariants -> Evaluator -> Pusher with LocalDagRunner and an SQLite ML Metadata store under "
         "--workdir; print a line per finished component and per training epoch, then the evaluation metrics, one "
         "table of the gates (failed ones first), the blessing and where the model was pushed ('already pushed: "
-        "version N' when it was the model already served). Without --verbose, "
+        "version N' when it was the model already served). With --task reference: --data is a folder of clean photos "
+        "of one leather article (or one `leather data import-article` wrote), --validation photos with masks; "
+        "ImportExampleGen -> StatisticsGen -> ImportSchemaGen -> ExampleValidator -> data gate -> Trainer (fits the "
+        "article) -> ArticleEvaluator (image and pixel ROC-AUC gates) -> Pusher (docs/models.md). Without --verbose, "
         f"what TensorFlow and the Beam worker processes write to stderr goes to WORKDIR/{WORKER_LOG}.",
     )
     add_data_arguments(run)
