@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import io
 import os
 import pathlib
 import tempfile
@@ -27,6 +28,8 @@ PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png")
 CLEAN_SPLIT, VALIDATION_SPLIT = "clean", "validation"
 SHARD_NAME = "photos.tfrecord"
 MVTEC_GOOD = "good"
+MAX_DPI_DIFFERENCE = 0.02
+"""Relative difference of two stated resolutions beyond which clean photos are of different scales."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -127,6 +130,27 @@ def _write_split(examples: list[bytes], folder: pathlib.Path) -> None:
         raise
 
 
+def stated_dpi(data: bytes) -> float | None:
+    """The horizontal resolution a photo's file states (JFIF, EXIF or PNG pHYs), None when it states none."""
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as image:
+        dpi = image.info.get("dpi")
+    return float(dpi[0]) if dpi and float(dpi[0]) > 0 else None
+
+
+def _refuse_mixed_resolutions(photos: list[tuple[pathlib.Path, bytes]]) -> None:
+    """IngestError naming two clean photos whose files state different resolutions: an article has one scale."""
+    stated = [(path, dpi) for path, data in photos if (dpi := stated_dpi(data)) is not None]
+    for path, dpi in stated[1:]:
+        first, first_dpi = stated[0]
+        if abs(dpi - first_dpi) > MAX_DPI_DIFFERENCE * first_dpi:
+            raise IngestError(
+                f"{path} states {dpi:g} DPI but {first} {first_dpi:g}: an article's clean photos must share one "
+                "scale (pixels per mm of leather); photograph them alike or resize them to one"
+            )
+
+
 def import_article(clean: list[LabelledPhoto], validation: list[LabelledPhoto], out: pathlib.Path) -> None:
     """Writes `out`/clean/ and, with validation photos, `out`/validation/ (else removes an older one).
 
@@ -138,7 +162,9 @@ def import_article(clean: list[LabelledPhoto], validation: list[LabelledPhoto], 
     defective = [photo.photo for photo in clean if photo.mask is not None]
     if defective:
         raise IngestError(f"{defective[0]} has a mask beside it: a defect photo among the clean references")
-    clean_examples = [_example(photo.photo.name, *read_labelled(photo)) for photo in clean]
+    clean_bytes = [(photo.photo, read_labelled(photo)) for photo in clean]
+    _refuse_mixed_resolutions([(path, data) for path, (data, _) in clean_bytes])
+    clean_examples = [_example(path.name, data, mask) for path, (data, mask) in clean_bytes]
     validation_examples = [_example(photo.photo.name, *read_labelled(photo)) for photo in validation]
     _write_split(clean_examples, out / CLEAN_SPLIT)
     if validation_examples:

@@ -192,3 +192,12 @@ def test_an_import_without_validation_photos_removes_an_older_validation_split(t
     assert not (out / VALIDATION_SPLIT / SHARD_NAME).exists()
     assert len(_records(out / CLEAN_SPLIT / SHARD_NAME)) == 1
     assert LabelledPhoto(tmp_path / "clean" / "a.jpg", None) == folder_photos(tmp_path / "clean")[0]
+
+
+def test_clean_photos_that_state_different_resolutions_are_refused_naming_both(tmp_path):
+    """Sizes alike but one camera at 300 DPI, the other at 150: the article would mix two scales of grain."""
+    for name, dpi in (("a.jpg", 300), ("b.jpg", 150), ("c.jpg", 300)):
+        Image.new("RGB", (64, 64), (120, 80, 40)).save(tmp_path / name, dpi=(dpi, dpi))
+    with pytest.raises(IngestError, match=r"b\.jpg states 150 DPI but .*a\.jpg 300"):
+        import_article(folder_photos(tmp_path), [], tmp_path / "out")
+    assert not (tmp_path / "out").exists()
