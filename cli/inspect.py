@@ -109,7 +109,7 @@ def _by_dense(args: argparse.Namespace, photo: bytes) -> tuple[dict, list[dict],
     return report, inspection.regions, inspection.display_heat(), inspection.colour_scale(), summary
 
 
-def _by_article(args: argparse.Namespace, photo: bytes) -> tuple[dict, list[dict], object, object, str]:
+def _by_article(args: argparse.Namespace, photo: bytes, image) -> tuple[dict, list[dict], object, object, str]:
     from inspection.article_client import request_map
     from inspection.article_inspection import inspect_with_article
 
@@ -122,8 +122,12 @@ def _by_article(args: argparse.Namespace, photo: bytes) -> tuple[dict, list[dict
     if args.threshold is not None:
         raise UserError("--threshold does not apply to an article model: it flags from its own threshold, set from "
                         "its clean photos")
+    from inspection.regions import MM_PER_INCH, millimetre_scale
+
+    stated = millimetre_scale(args.px_per_mm, image.info)
     inspection = inspect_with_article(
-        photo, lambda data: request_map(args.server, data, model_name=args.model_name, timeout=args.timeout)
+        photo, lambda data: request_map(args.server, data, model_name=args.model_name, timeout=args.timeout),
+        photo_dpi=stated["px_per_mm"] * MM_PER_INCH if stated else None,
     )
     _save_map(args, inspection.heat, inspection.answer.threshold)
     report = {"method": "article model: distance to its clean photos' patches (anomaly_map)", **inspection.to_json()}
@@ -188,7 +192,7 @@ def _inspect(args: argparse.Namespace) -> int:
             raise UserError("--save-map needs an article model (one fitted with `leather run --task reference`) or a "
                             "model with dense patch features (the backbone) without --reference")
         if ANOMALY_MAP_SIGNATURE in signatures:
-            report, regions, heat, colour_scale, summary = _by_article(args, photo)
+            report, regions, heat, colour_scale, summary = _by_article(args, photo, image)
         elif dense:
             report, regions, heat, colour_scale, summary = _by_dense(args, photo)
         elif HIDE_SIGNATURE in signatures:

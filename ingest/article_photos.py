@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import io
 import os
 import pathlib
 import tempfile
@@ -22,6 +21,7 @@ import tempfile
 from ingest.errors import IngestError
 from ingest.photo_file import DEFAULT_MAX_FILE_BYTES, read_photo
 from models import features
+from models.image_header import stated_dpi
 
 MASK_SUFFIX = "_mask.png"
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png")
@@ -128,15 +128,6 @@ def _write_split(examples: list[bytes], folder: pathlib.Path) -> None:
     except BaseException:
         pathlib.Path(temporary).unlink(missing_ok=True)
         raise
-
-
-def stated_dpi(data: bytes) -> float | None:
-    """The horizontal resolution a photo's file states (JFIF, EXIF or PNG pHYs), None when it states none."""
-    from PIL import Image
-
-    with Image.open(io.BytesIO(data)) as image:
-        dpi = image.info.get("dpi")
-    return float(dpi[0]) if dpi and float(dpi[0]) > 0 else None
 
 
 def _refuse_mixed_resolutions(photos: list[tuple[pathlib.Path, bytes]]) -> None:

@@ -18,6 +18,7 @@ from models.article_export import (
     ANOMALY_SCORE_OUTPUT,
     IMAGE_SIZE_OUTPUT,
     PROCESSING_SIZE_OUTPUT,
+    REFERENCE_DPI_OUTPUT,
     REFERENCE_SIZE_OUTPUT,
     THRESHOLD_OUTPUT,
 )
@@ -36,6 +37,8 @@ class ArticleMap:
     image_size: tuple[int, int]
     processing_size: tuple[int, int]
     reference_size: tuple[int, int]
+    reference_dpi: float = 0.0
+    """The resolution the article's clean photos stated; 0 when they stated none."""
     model_version: int = 0
 
     @classmethod
@@ -47,6 +50,7 @@ class ArticleMap:
             image_size=size_pair(outputs[IMAGE_SIZE_OUTPUT]),
             processing_size=size_pair(outputs[PROCESSING_SIZE_OUTPUT]),
             reference_size=size_pair(outputs[REFERENCE_SIZE_OUTPUT]),
+            reference_dpi=float(outputs.get(REFERENCE_DPI_OUTPUT, 0.0)),
             model_version=model_version,
         )
 

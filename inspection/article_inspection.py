@@ -75,11 +75,29 @@ class ArticleInspection:
         }
 
 
-def inspect_with_article(photo: bytes, request: Callable[[bytes], ArticleMap]) -> ArticleInspection:
+MAX_DPI_DIFFERENCE = 0.02
+"""Relative difference between the photo's resolution and the article's beyond which it is not scored."""
+
+
+def inspect_with_article(
+    photo: bytes, request: Callable[[bytes], ArticleMap], photo_dpi: float | None = None
+) -> ArticleInspection:
+    """The article's map and regions of `photo`; ValueError when the photo's resolution (`photo_dpi`, from its
+    file or the user) is not the one the article was fitted at: its grain would be compared at another scale."""
     start = time.perf_counter()
     answer = request(photo)
+    fitted_dpi = answer.reference_dpi
+    if photo_dpi and fitted_dpi and abs(photo_dpi - fitted_dpi) > MAX_DPI_DIFFERENCE * fitted_dpi:
+        raise ValueError(
+            f"the photo is at {photo_dpi:g} DPI but the article was fitted on photos at {fitted_dpi:g} DPI: its "
+            "grain would be judged at another scale; photograph the hide as the clean photos were, or fit the "
+            "article on photos at this resolution"
+        )
     heat = answer.heat()
-    return ArticleInspection(answer, heat, regions(heat, answer.threshold), time.perf_counter() - start)
+    # Bilinear upsampling puts no photo pixel on a cell's centre, so a photo whose highest cell just reaches the
+    # threshold could show no pixel above it: its peak then marks the region the label speaks of.
+    cut = min(answer.threshold, float(heat.max())) if answer.score >= answer.threshold else answer.threshold
+    return ArticleInspection(answer, heat, regions(heat, cut), time.perf_counter() - start)
 
 
 def save_map(heat: np.ndarray, threshold: float, path: pathlib.Path) -> None:

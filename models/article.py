@@ -33,6 +33,7 @@ from models import patch_features
 from models.article_map import photo_resolution_map
 from models.article_threshold import clean_threshold
 from models.coreset import greedy_coreset
+from models.image_header import stated_dpi
 from models.spec import ArticleConfig
 
 NEIGHBOURHOOD_EXCLUSION = 12
@@ -59,6 +60,8 @@ class FittedArticle:
     config: ArticleConfig
     photo_size: tuple[int, int]
     """(width, height) of every reference photo."""
+    dpi: float | None
+    """The resolution the reference photos' files state (the first that states one), None when none does."""
     held_out_maxima: dict[str, float]
     """Each reference's highest patch score against the bank without its own patches."""
     patches: int
@@ -180,6 +183,7 @@ def fit_article(
         threshold=clean_threshold(held_out, config.false_alarm_rate, config.threshold_margin),
         config=config,
         photo_size=extracted[0].size,
+        dpi=next((dpi for _, data in photos if (dpi := stated_dpi(data)) is not None), None),
         held_out_maxima={photo.name: float(value) for photo, value in zip(extracted, maxima, strict=True)},
         patches=len(pool),
         seconds=time.perf_counter() - start,

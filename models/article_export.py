@@ -44,6 +44,8 @@ IMAGE_SIZE_OUTPUT = "image_size"
 """[2] int32 (width, height) of the photo sent."""
 PROCESSING_SIZE_OUTPUT = "processing_size"
 """[2] int32 (width, height) the photo was resized to; a map cell is patch_features.CELL of these pixels."""
+REFERENCE_DPI_OUTPUT = "reference_dpi"
+"""float32: the resolution the clean photos' files stated, 0 when none did; a client refuses a photo of another."""
 REFERENCE_SIZE_OUTPUT = "reference_size"
 """[2] int32 (width, height) of the article's clean photos."""
 ARTICLE_FILE = "assets.extra/article.json"
@@ -74,6 +76,7 @@ class ArticleModel(tf.Module):
         self.bank = tf.Variable(fitted.bank, trainable=False, name="bank")
         self.decision_threshold = tf.Variable(fitted.threshold, dtype=tf.float32, trainable=False, name="threshold")
         self.reference_size = tf.Variable(list(fitted.photo_size), dtype=tf.int32, trainable=False, name="reference_size")
+        self.reference_dpi = tf.Variable(fitted.dpi or 0.0, dtype=tf.float32, trainable=False, name="reference_dpi")
         self.scale = fitted.config.scale
         self.colour_blind = fitted.config.colour_blind
 
@@ -93,6 +96,7 @@ class ArticleModel(tf.Module):
             IMAGE_SIZE_OUTPUT: size,
             PROCESSING_SIZE_OUTPUT: tf.reverse(shape[:2], [0]),
             REFERENCE_SIZE_OUTPUT: tf.identity(self.reference_size),
+            REFERENCE_DPI_OUTPUT: tf.identity(self.reference_dpi),
         }
 
     def photo_scores(self, image_bytes: tf.Tensor) -> dict[str, tf.Tensor]:
@@ -141,6 +145,7 @@ def export_article(fitted: FittedArticle, export_dir: str, description: dict | N
         "bank_patches": int(len(fitted.bank)),
         "reference_patches": fitted.patches,
         "photo_size": list(fitted.photo_size),
+        "dpi": fitted.dpi,
         "held_out_maxima": fitted.held_out_maxima,
         **(description or {}),
     }

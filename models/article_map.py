@@ -2,9 +2,9 @@
 
 The served map has a cell per 8x8 pixels of the photo as processed (resized by
 the article's scale); a person, a region finder and a pixel ROC-AUC want it on
-the photo's own pixels. Bilinear upsampling keeps each cell's score at the
-cell's centre and blends between centres, so the highest pixel of the photo
-is the highest cell, the photo's score.
+the photo's own pixels. Bilinear upsampling blends between cell centres, so
+the highest pixel lies within a few per cent below the highest cell, the
+photo's score (no pixel centre falls on a cell's centre at an even factor).
 """
 from __future__ import annotations
 

@@ -53,3 +53,12 @@ def declared_pixels(data: bytes) -> int:
         return 0
     width, height, frames = declared
     return width * height * frames
+
+
+def stated_dpi(data: bytes) -> float | None:
+    """The horizontal resolution a photo's file states (JFIF, EXIF or PNG pHYs), None when it states none."""
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as image:
+        dpi = image.info.get("dpi")
+    return float(dpi[0]) if dpi and float(dpi[0]) > 0 else None
