@@ -111,7 +111,7 @@ class ArticleConfig:
 
     scale: float = 1.0
     """Processing pixels per photo pixel: the photo is resized by this before the backbone sees it."""
-    bank_size: int = 10_000
+    bank_size: int = 5_000
     """Most patches the memory bank keeps (a greedy coreset); every patch when the photos have fewer."""
     colour_blind: bool = False
     """Gray photos only; by default colour counts (a stain on its own leather is a defect)."""
