@@ -102,6 +102,16 @@ def test_a_refused_gate_pushes_nothing(runs):
     assert [p.name for p in (runs["workdir"] / "serving").iterdir()] == [_pushed(runs["first"][1]).name]
 
 
+def test_the_report_of_an_article_workdir_prints_its_figures(runs):
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert leather.main(["report", str(runs["workdir"])]) == 0
+    lines = out.getvalue().splitlines()
+    assert lines[0].startswith("evaluation on 3 validation photos (1 clean")
+    assert "model blessed: no" in lines  # the newest run is the refused one
+    assert lines[-1].startswith("an article run (--task reference)")
+
+
 def test_a_flat_photo_among_the_references_stops_the_run_naming_it(hides, tmp_path):
     clean, validation = hides
     references = tmp_path / "clean"
