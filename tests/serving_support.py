@@ -101,8 +101,8 @@ def wait_for(condition: Callable[[], bool], what: str, timeout: float = 15.0) ->
         time.sleep(0.02)
 
 
-def wait_for_versions(server: ServingServer, versions: tuple[int, ...]) -> None:
-    wait_for(lambda: server.store.loaded_versions() == versions, f"loaded versions {versions}")
+def wait_for_versions(server: ServingServer, versions: tuple[int, ...], timeout: float = 15.0) -> None:
+    wait_for(lambda: server.store.loaded_versions() == versions, f"loaded versions {versions}", timeout)
 
 
 def free_port() -> int:
