@@ -32,12 +32,10 @@ from bench_support import REPO_ROOT, photo_files
 from ingest.synth_hide import generate_hides, hide_specs
 from inspection.article_client import request_map
 from inspection.evaluation import judge, roc_auc
-from inspection.mvtec_evaluation import MODEL_NAME, evaluate_mvtec
+from inspection.mvtec_evaluation import MODEL_NAME, evaluate_mvtec, serve_article
 from models.article import feature_function, fit_article, photo_features, self_referenced_scores
 from models.article_map import photo_resolution_map
-from models.article_export import export_article
 from models.spec import ArticleConfig
-from serving.server import ServingServer
 
 GOALS_WITH_REFERENCES = {"image_roc_auc": 0.995, "pixel_roc_auc": 0.98, "defects_located": 0.95}
 MAX_FALSE_ALARMS_PER_CLEAN = 0.05
@@ -112,15 +110,6 @@ def without_references(root: pathlib.Path, config: ArticleConfig, features) -> d
     }
 
 
-def _serve(fitted, folder: pathlib.Path) -> ServingServer:
-    export_article(fitted, str(folder / "1"))
-    server = ServingServer(folder, MODEL_NAME, host="127.0.0.1", port=0, poll_seconds=0.2)
-    server.start()
-    while not server.store.loaded_versions():
-        time.sleep(0.2)
-    return server
-
-
 def speed(root: pathlib.Path, args: argparse.Namespace, config: ArticleConfig) -> dict:
     """End-to-end seconds through the served signature, and the fitting time on 20 photos.
 
@@ -133,7 +122,7 @@ def speed(root: pathlib.Path, args: argparse.Namespace, config: ArticleConfig) -
     photos = [(p.name, p.read_bytes()) for p in sorted((root / "twenty").glob("hide_*.jpg"))]
     fitted = fit_article(photos, config)
     result = {"fit_seconds_20_photos": round(fitted.seconds, 1), "bank_patches": int(len(fitted.bank))}
-    server = _serve(fitted, root / "served")
+    server = serve_article(fitted, root / "served")
     try:
         result["seconds_1024"] = _timed(server.address, photos[0][1])
     finally:
@@ -143,7 +132,7 @@ def speed(root: pathlib.Path, args: argparse.Namespace, config: ArticleConfig) -
         with Image.open(real) as image:
             result["real_photo"] = f"{real.name} ({image.width}x{image.height}) at scale {REAL_PHOTO_SCALE}"
         small = fit_article(photos[:REFERENCES], dataclasses.replace(config, scale=REAL_PHOTO_SCALE))
-        server = _serve(small, root / "served-real")
+        server = serve_article(small, root / "served-real")
         try:
             result["seconds_real_photo"] = _timed(server.address, real.read_bytes())
         finally:

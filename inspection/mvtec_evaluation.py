@@ -18,7 +18,7 @@ from collections.abc import Callable
 from ingest.article_photos import LabelledPhoto, mvtec_photos, read_labelled
 from inspection.article_client import request_map
 from inspection.article_evaluation import article_summary, judge_photos
-from models.article import fit_article
+from models.article import FittedArticle, fit_article
 from models.article_export import export_article
 from models.spec import ArticleConfig
 from serving.server import ServingServer
@@ -28,12 +28,21 @@ LOAD_TIMEOUT = 120.0
 """Seconds the exported article may take to load and warm up before the evaluation gives up."""
 
 
-def _wait_until_served(server: ServingServer) -> None:
+def serve_article(fitted: FittedArticle, folder: pathlib.Path) -> ServingServer:
+    """The fitted article exported as version 1 under `folder` and served on a free local port, once loaded.
+
+    The caller stops the server.
+    """
+    export_article(fitted, str(folder / "1"))
+    server = ServingServer(folder, MODEL_NAME, host="127.0.0.1", port=0, poll_seconds=0.2)
+    server.start()
     deadline = time.monotonic() + LOAD_TIMEOUT
     while not server.store.loaded_versions():
         if time.monotonic() > deadline:
+            server.stop()
             raise RuntimeError(f"the fitted article did not load within {LOAD_TIMEOUT:.0f} s")
         time.sleep(0.2)
+    return server
 
 
 def _labelled(photos: list[LabelledPhoto], root: pathlib.Path) -> list[tuple[str, bytes, bytes]]:
@@ -49,11 +58,8 @@ def evaluate_mvtec(
     fitted = fit_article(references, config, progress)
     progress(f"fitted on {len(references)} clean photos in {fitted.seconds:.1f} s, threshold {fitted.threshold:.2f}")
     with tempfile.TemporaryDirectory(prefix="leather-article-") as folder:
-        export_article(fitted, str(pathlib.Path(folder) / "1"))
-        server = ServingServer(pathlib.Path(folder), MODEL_NAME, host="127.0.0.1", port=0, poll_seconds=0.2)
-        server.start()
+        server = serve_article(fitted, pathlib.Path(folder))
         try:
-            _wait_until_served(server)
             photos = _labelled(test, root)
             progress(f"inspecting {len(photos)} test photos through the served anomaly_map signature")
             outcomes = judge_photos(photos, lambda data: request_map(server.address, data, model_name=MODEL_NAME))
